@@ -1,0 +1,33 @@
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+.PHONY: install demo test lint bench clean help
+
+install: $(STAMP) ## Create .venv and install callqa with its dev tools (torch pinned first)
+
+demo: install ## Main job on embedded defaults: analyse the dev calls, print answers and answer F1
+	$(BIN)/callqa demo
+
+test: install ## Run the whole test suite (unit, integration, e2e)
+	$(BIN)/pytest
+
+lint: install ## ruff check + format check + import contracts
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
+
+bench: install ## Benchmarks; results go to docs/benchmarks.md by hand, with machine and date
+	$(BIN)/callqa bench
+
+clean: ## Remove the venv, caches and local artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .callqa build dist *.egg-info reports
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
