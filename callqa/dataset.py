@@ -71,15 +71,13 @@ def expand_paths(patterns: Iterable[str | Path]) -> list[Path]:
     for pattern in patterns:
         text = str(pattern)
         if any(ch in text for ch in "*?["):
-            paths.extend(Path(p) for p in sorted(glob.glob(text)))
+            paths.extend(Path(p) for p in sorted(glob.glob(text)))  # noqa: PTH207 - patterns may be absolute
         else:
             paths.append(Path(text))
     return paths
 
 
-def read_labelled_many(
-    paths: Sequence[str | Path], questionnaire: Questionnaire | None = None
-) -> list[LabelledCall]:
+def read_labelled_many(paths: Sequence[str | Path], questionnaire: Questionnaire | None = None) -> list[LabelledCall]:
     """Read several labelled files; call ids must be unique across all of them."""
     calls: list[LabelledCall] = []
     origin: dict[str, Path] = {}

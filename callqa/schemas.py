@@ -98,9 +98,9 @@ class Call(_Strict):
         return turns
 
     @property
-    def reference_date(self) -> date | None:
-        """The date relative expressions ("next Tuesday") are resolved against."""
-        return self.started_at.date() if self.started_at else None
+    def reference_date(self) -> date:
+        """The date relative expressions ("next Tuesday") are resolved against: the call's, else today."""
+        return self.started_at.date() if self.started_at else date.today()
 
 
 QuestionId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]

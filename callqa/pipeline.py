@@ -1,0 +1,136 @@
+"""The analysis pipeline: a list of stages, each enriching one call's analysis in turn."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from callqa.dataset import read_calls
+from callqa.schemas import Answer, Call, CallMetrics, CallResult, Questionnaire
+from callqa.settings import Settings, get_settings
+from callqa.text.lexicon import Lexicon, load_lexicon
+from callqa.understanding.answers import AnswerExtractor, ZeroShotAnswerExtractor
+from callqa.understanding.document import CallDocument
+from callqa.understanding.metrics import text_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Analysis:
+    """One call on its way through the pipeline."""
+
+    call: Call
+    questionnaire: Questionnaire
+    document: CallDocument | None = None
+    answers: list[Answer] = field(default_factory=list)
+    metrics: CallMetrics | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Stage(Protocol):
+    name: str
+
+    def __call__(self, analysis: Analysis) -> Analysis: ...
+
+
+class PrepareText:
+    """Tokenise, split into clauses, tag money and dates: the shared ground of text stages."""
+
+    name = "prepare"
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+
+    def __call__(self, analysis: Analysis) -> Analysis:
+        analysis.document = CallDocument.build(analysis.call, self.lexicon)
+        return analysis
+
+
+class ExtractAnswers:
+    """Answers to the questionnaire."""
+
+    name = "answers"
+
+    def __init__(self, extractor: AnswerExtractor) -> None:
+        self.extractor = extractor
+
+    def __call__(self, analysis: Analysis) -> Analysis:
+        analysis.answers = self.extractor.extract(analysis.call, analysis.document)
+        return analysis
+
+
+class MeasureText:
+    """Talk share, questions, filler and value-reducing words, topics covered."""
+
+    name = "metrics"
+
+    def __init__(self, lexicon: Lexicon, topics: ZeroShotAnswerExtractor) -> None:
+        self.lexicon = lexicon
+        self.topics = topics
+
+    def __call__(self, analysis: Analysis) -> Analysis:
+        doc = analysis.document or CallDocument.build(analysis.call, self.lexicon)
+        analysis.metrics = text_metrics(doc, self.lexicon, self.topics.topics_asked(doc), self.topics.question_ids)
+        return analysis
+
+
+class Pipeline:
+    """Stages run in order on each call; the result is a ``CallResult``."""
+
+    def __init__(self, questionnaire: Questionnaire, stages: Sequence[Stage], model_name: str) -> None:
+        self.questionnaire = questionnaire
+        self.stages = list(stages)
+        self.model_name = model_name
+
+    def analyze(self, call: Call) -> CallResult:
+        """Run every stage on one call."""
+        analysis = Analysis(call=call, questionnaire=self.questionnaire)
+        for stage in self.stages:
+            started = time.perf_counter()
+            analysis = stage(analysis)
+            analysis.timings[stage.name] = time.perf_counter() - started
+        log.debug("analysed call", extra={"call_id": call.call_id, "timings": analysis.timings})
+        assert analysis.metrics is not None, "the pipeline has no metrics stage"
+        return CallResult(
+            call_id=call.call_id,
+            started_at=call.started_at,
+            manager_id=call.manager_id,
+            questionnaire=self.questionnaire.name,
+            turns=call.turns,
+            answers=analysis.answers,
+            metrics=analysis.metrics,
+            model=self.model_name,
+        )
+
+    def analyze_many(self, calls: Iterable[Call]) -> Iterator[CallResult]:
+        for call in calls:
+            yield self.analyze(call)
+
+
+def build_text_pipeline(
+    questionnaire: Questionnaire,
+    extractor: AnswerExtractor | None = None,
+    settings: Settings | None = None,
+) -> Pipeline:
+    """Transcript in, answers and metrics out; the zero-shot extractor unless one is given."""
+    settings = settings or get_settings()
+    lexicon = load_lexicon(settings.lexicon)
+    zero_shot = ZeroShotAnswerExtractor(questionnaire, lexicon=lexicon)
+    extractor = extractor or zero_shot
+    return Pipeline(
+        questionnaire,
+        [PrepareText(lexicon), ExtractAnswers(extractor), MeasureText(lexicon, zero_shot)],
+        model_name=extractor.name,
+    )
+
+
+def analyze_file(path: str | Path, questionnaire: Questionnaire) -> list[CallResult]:
+    """Analyse every call in a transcript file (JSON call, JSON list of calls, or JSONL)."""
+    calls = read_calls(path)
+    pipeline = build_text_pipeline(questionnaire)
+    return list(pipeline.analyze_many(calls))

@@ -1,0 +1,484 @@
+"""Zero-shot answer extraction: any questionnaire, no labelled examples of it.
+
+For each question the extractor looks for (1) where the agent asks it — lemma and navec
+similarity of agent sentences to the question text and its paraphrases — and (2) client
+clauses that carry what the question's ``kind`` needs (a money amount, a date, a company
+name, a role...) or its cue words. A client turn's score is its best run of clauses plus
+the anchor of the agent turn before it; the best turn above the kind's threshold gives the
+answer, its value normalised by kind. Answers the client volunteers without being asked are
+found through cues and typed mentions alone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from callqa.schemas import Answer, Call, Question, QuestionKind, Questionnaire, Speaker
+from callqa.settings import get_settings
+from callqa.text.embeddings import WordVectors, load_word_vectors
+from callqa.text.lexicon import Lexicon, load_lexicon
+from callqa.text.numbers import find_numbers
+from callqa.text.tokens import Token, tokenize
+from callqa.understanding.document import CallDocument, Clause, TurnDoc, clause_tense
+from callqa.understanding.normalize import (
+    KIND_NEEDS_ENTITY,
+    number_value,
+    organization_spans,
+    organization_value,
+    person_name_after,
+    role_spans,
+    role_value,
+    time_value,
+    yes_no_value,
+)
+from callqa.yamlio import load_model
+
+
+class AnswerExtractor(Protocol):
+    """Anything that answers a questionnaire from a call transcript."""
+
+    name: str
+    questionnaire: Questionnaire
+
+    def extract(self, call: Call, document: CallDocument | None = None) -> list[Answer]:
+        """Answers found in ``call`` (``document``: the call already prepared, if at hand)."""
+        ...
+
+
+class KindWeights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entity: float
+    weak_entity: float
+    anchor_base: float
+    anchor: float
+    cue: float
+    threshold: float
+    requires_entity: bool
+
+
+class ZeroShotConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    similarity_floor: float
+    ask_sentence_weight: float
+    statement_sentence_weight: float
+    previous_exchange_decay: float
+    clause_cost: float
+    question_penalty: float
+    dodge_penalty: float
+    tense_penalty: float
+    secondary_entity: float
+    appointment_penalty: float
+    cue_from_question_weight: float
+    max_run_clauses: int
+    confidence_scale: float
+    topic_threshold: float
+    kinds: dict[QuestionKind, KindWeights]
+
+
+def load_zero_shot_config(path: str | Path | None = None) -> ZeroShotConfig:
+    """The extractor's weights from YAML (the packaged default when ``path`` is None)."""
+    return load_model(path or get_settings().zero_shot_config, ZeroShotConfig)
+
+
+def content_lemmas(text: str, lexicon: Lexicon) -> list[str]:
+    """Lemmas of a text's topic words (stopwords and punctuation dropped; interrogatives kept)."""
+    return [
+        t.lemma
+        for t in tokenize(text)
+        if t.is_word and (t.lemma in lexicon.interrogatives or t.lemma not in lexicon.stopwords)
+    ]
+
+
+class SoftProfile:
+    """Weighted lemmas; a word matches exactly or, more weakly, through navec similarity."""
+
+    def __init__(self, weights: dict[str, float], vectors: WordVectors, floor: float) -> None:
+        self.weights = weights
+        self._keys = list(weights)
+        self._vectors = vectors
+        self._floor = floor
+        self._cache: dict[str, float] = {}
+
+    def match(self, lemma: str) -> float:
+        if lemma in self.weights:
+            return self.weights[lemma]
+        if lemma not in self._cache:
+            if not self._keys:
+                self._cache[lemma] = 0.0
+            else:
+                sims = self._vectors.similarity([lemma], self._keys)[0]
+                best = 0.0
+                for key, sim in zip(self._keys, sims, strict=True):
+                    if sim > self._floor:
+                        best = max(best, self.weights[key] * (sim - self._floor) / (1 - self._floor))
+                self._cache[lemma] = best
+        return self._cache[lemma]
+
+    def score(self, lemmas: list[str], exact: set[str] | frozenset[str] = frozenset()) -> float:
+        """Soft matches of topic lemmas, plus exact matches of any other word (cue words may be
+        function words: "если", "чтобы")."""
+        topic = set(lemmas)
+        return sum(self.match(lemma) for lemma in topic) + sum(self.weights.get(lemma, 0.0) for lemma in exact - topic)
+
+
+@dataclass
+class QuestionProfile:
+    question: Question
+    ask: SoftProfile
+    cues: SoftProfile
+    orientation: str | None = None  # "past" (last purchase) or "future" (next purchase)
+    secondary: tuple[QuestionKind, ...] = ()  # other typed mentions the question's words ask for
+
+    @property
+    def kind(self) -> QuestionKind:
+        return self.question.kind
+
+
+def build_profiles(
+    questionnaire: Questionnaire, lexicon: Lexicon, vectors: WordVectors, config: ZeroShotConfig
+) -> list[QuestionProfile]:
+    """Per question: what asking it sounds like, and what answering it sounds like.
+
+    Lemmas are weighted by how specific they are to one question of the questionnaire
+    (an IDF over questions), so words every question shares decide nothing.
+    """
+    asks = []
+    cues = []
+    for q in questionnaire.questions:
+        ask = Counter(content_lemmas(q.text, lexicon))
+        for p in q.paraphrases:
+            ask.update(set(content_lemmas(p, lexicon)))
+        asks.append(ask)
+        cue = Counter()
+        for c in q.cues:
+            cue.update({t.lemma for t in tokenize(c) if t.is_word})
+        cues.append(cue)
+    n = len(questionnaire.questions)
+    df = Counter()
+    for ask, cue in zip(asks, cues, strict=True):
+        df.update(set(ask) | set(cue))
+    top = math.log((n + 1) / 1.5)
+
+    def idf(lemma: str) -> float:
+        return 1.0 if n < 3 else max(0.05, math.log((n + 1) / (df[lemma] + 0.5)) / top)
+
+    profiles = []
+    for q, ask, cue in zip(questionnaire.questions, asks, cues, strict=True):
+        tokens = tokenize(q.text)
+        ask_w = {lemma: idf(lemma) for lemma in ask}
+        cue_w = {lemma: config.cue_from_question_weight * w for lemma, w in ask_w.items()}
+        cue_w.update({lemma: idf(lemma) for lemma in cue})
+        profiles.append(
+            QuestionProfile(
+                question=q,
+                ask=SoftProfile(ask_w, vectors, config.similarity_floor),
+                cues=SoftProfile(cue_w, vectors, config.similarity_floor),
+                orientation=clause_tense(tokens, lexicon),
+                secondary=tuple(
+                    QuestionKind(kind)
+                    for kind, words in lexicon.answer_type_words.items()
+                    if kind != q.kind and words & {t.lemma for t in tokens}
+                ),
+            )
+        )
+    return profiles
+
+
+@dataclass
+class _Candidate:
+    turn: int
+    first: int  # clause indices, inclusive
+    last: int
+    score: float
+
+
+@dataclass
+class _TurnEvidence:
+    """Per-turn typed evidence, computed once per call."""
+
+    org: list[tuple[int, int, float]] = field(default_factory=list)  # char spans + strength
+    role: list[tuple[int, int]] = field(default_factory=list)
+    numbers: list[tuple[int, int]] = field(default_factory=list)
+    dodge: list[tuple[int, int]] = field(default_factory=list)
+
+
+_DAY_LEVEL = re.compile(r"понедельник|вторник|сред[уаые]|четверг|пятниц|суббот|воскресен|завтра|сегодня", re.IGNORECASE)
+
+
+def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
+    return a_start < b_end and b_start < a_end
+
+
+class ZeroShotAnswerExtractor:
+    """Question-conditioned answer extraction that needs no labelled examples."""
+
+    name = "zero-shot"
+
+    def __init__(
+        self,
+        questionnaire: Questionnaire,
+        config: ZeroShotConfig | None = None,
+        lexicon: Lexicon | None = None,
+        vectors: WordVectors | None = None,
+    ) -> None:
+        settings = get_settings()
+        self.questionnaire = questionnaire
+        self.config = config or load_zero_shot_config()
+        self.lexicon = lexicon or load_lexicon(settings.lexicon)
+        self.vectors = vectors or load_word_vectors()
+        self.profiles = build_profiles(questionnaire, self.lexicon, self.vectors, self.config)
+        self._dodge_patterns = [re.compile(rf"(?<!\w){re.escape(d)}(?!\w)") for d in self.lexicon.dodges]
+
+    # -- anchors: where the agent asks each question -------------------------------------
+    def ask_scores(self, doc: CallDocument) -> dict[int, list[float]]:
+        """For each agent turn, how strongly it asks each question (in profile order)."""
+        cfg = self.config
+        scores: dict[int, list[float]] = {}
+        for turn in doc.turns:
+            if turn.speaker == Speaker.CLIENT:
+                continue
+            by_sentence: dict[int, list[Clause]] = {}
+            for clause in turn.clauses:
+                by_sentence.setdefault(clause.sentence, []).append(clause)
+            row = [0.0] * len(self.profiles)
+            for clauses in by_sentence.values():
+                lemmas = [lemma for c in clauses for lemma in c.content]
+                asking = (
+                    any(c.is_question for c in clauses)
+                    or not turn.punctuated
+                    or any(lemma in self.lexicon.interrogatives for lemma in lemmas)
+                )
+                weight = cfg.ask_sentence_weight if asking else cfg.statement_sentence_weight
+                for qi, profile in enumerate(self.profiles):
+                    row[qi] = max(row[qi], weight * profile.ask.score(lemmas))
+            scores[turn.index] = row
+        return scores
+
+    def _anchor(self, doc: CallDocument, asks: dict[int, list[float]], turn: int, qi: int) -> float:
+        k1 = doc.previous_agent_turn(turn)
+        if k1 is None:
+            return 0.0
+        value = asks[k1][qi]
+        k2 = doc.previous_agent_turn(k1)
+        if k2 is not None:
+            value = max(value, self.config.previous_exchange_decay * asks[k2][qi])
+        return value
+
+    # -- typed evidence --------------------------------------------------------------------
+    def _evidence(self, turn: TurnDoc) -> _TurnEvidence:
+        ev = _TurnEvidence()
+        toks = turn.tokens
+        for span in organization_spans(toks, self.lexicon):
+            ev.org.append((toks[span.start].start, toks[span.end - 1].end, span.strength))
+        for start, end in role_spans(toks, self.lexicon):
+            ev.role.append((toks[start].start, toks[end - 1].end))
+        for i, t in enumerate(toks):
+            if t.is_word and t.known and t.grammemes & {"Name", "Patr", "Surn"} and t.is_capitalized:
+                name = person_name_after(toks, i)
+                if name:
+                    ev.role.append((toks[name[0]].start, toks[name[1] - 1].end))
+            if t.norm in ("сам", "сама"):
+                ev.role.append((t.start, t.end))
+        for ph in find_numbers(toks):
+            ev.numbers.append((toks[ph.first].start, toks[ph.last - 1].end))
+        norm = turn.text.lower().replace("ё", "е")
+        for pattern in self._dodge_patterns:
+            ev.dodge.extend((m.start(), m.end()) for m in pattern.finditer(norm))
+        return ev
+
+    def _entity(self, kind: QuestionKind, clause: Clause, turn: TurnDoc, ev: _TurnEvidence) -> tuple[float, bool]:
+        """Typed evidence of ``kind`` in a clause: (weight share 0..1, is it a real entity)."""
+        s, e = clause.start, clause.end
+        if kind == QuestionKind.MONEY_RUB:
+            hits = [m for m in turn.money if _overlaps(s, e, m.start, m.end)]
+            if hits:
+                return (1.0 if any(m.explicit for m in hits) else 0.0), True
+        elif kind == QuestionKind.TIME_EXPRESSION:
+            hits = [m for m in turn.times if _overlaps(s, e, m.start, m.end)]
+            if hits:
+                # a weekday or "tomorrow" is how people fix a call, rarely a purchase
+                return (0.0 if all(_DAY_LEVEL.search(m.text) for m in hits) else 1.0), True
+        elif kind == QuestionKind.ORGANIZATION:
+            hits = [st for a, b, st in ev.org if _overlaps(s, e, a, b)]
+            if hits:
+                return (1.0 if max(hits) >= 1.0 else 0.0), True
+        elif kind == QuestionKind.PERSON_OR_ROLE:
+            if any(_overlaps(s, e, a, b) for a, b in ev.role):
+                return 1.0, True
+        elif kind == QuestionKind.NUMBER:
+            if any(_overlaps(s, e, a, b) for a, b in ev.numbers):
+                return 1.0, True
+        elif kind == QuestionKind.YES_NO:
+            first = next((t for t in clause.tokens if t.is_word), None)
+            if first is not None and (first.norm in self.lexicon.negations or first.norm in self.lexicon.affirmations):
+                return 0.0, True
+        return 0.0, False
+
+    # -- scoring -----------------------------------------------------------------------------
+    def _clause_relevance(
+        self,
+        profile: QuestionProfile,
+        clause: Clause,
+        turn: TurnDoc,
+        ev: _TurnEvidence,
+        anchor: float,
+    ) -> tuple[float, bool]:
+        cfg = self.config
+        kw = cfg.kinds[profile.kind]
+        strong, has_entity = self._entity(profile.kind, clause, turn, ev)
+        score = kw.cue * profile.cues.score(clause.content, clause.lemmas)
+        if has_entity:
+            score += kw.entity if strong else kw.weak_entity
+        for kind in profile.secondary:
+            if self._entity(kind, clause, turn, ev)[1]:
+                score += cfg.secondary_entity
+                break
+        if clause.content:
+            score += kw.anchor_base * anchor
+        if clause.is_question:
+            score -= cfg.question_penalty
+        if self._dodges(clause, ev):
+            score -= cfg.dodge_penalty
+        if profile.orientation and clause.tense and clause.tense != profile.orientation:
+            score -= cfg.tense_penalty
+        if profile.kind == QuestionKind.TIME_EXPRESSION and clause.lemmas & self.lexicon.appointment_words:
+            score -= cfg.appointment_penalty
+        return score, has_entity
+
+    @staticmethod
+    def _dodges(clause: Clause, ev: _TurnEvidence) -> bool:
+        """A dodge opens the clause or makes up most of it ("не знаю" — but not "я их не знаю")."""
+        words = clause.words()
+        for a, b in ev.dodge:
+            if _overlaps(clause.start, clause.end, a, b):
+                before = [w for w in words if w.end <= a]
+                if len(before) <= 1 or len(words) <= 4:
+                    return True
+        return False
+
+    def _best_run(self, profile: QuestionProfile, rel: list[tuple[float, bool]], turn: int) -> _Candidate | None:
+        cfg = self.config
+        needs_entity = cfg.kinds[profile.kind].requires_entity and KIND_NEEDS_ENTITY[profile.kind]
+        best: _Candidate | None = None
+        n = len(rel)
+        for i in range(n):
+            total = 0.0
+            entity = False
+            for j in range(i, min(n, i + cfg.max_run_clauses)):
+                total += rel[j][0] - cfg.clause_cost
+                entity = entity or rel[j][1]
+                if needs_entity and not entity:
+                    continue
+                if best is None or total > best.score:
+                    best = _Candidate(turn, i, j, total)
+        return best
+
+    def extract(self, call: Call, document: CallDocument | None = None) -> list[Answer]:
+        """Answers found in ``call``, at most one per question."""
+        doc = document or CallDocument.build(call, self.lexicon)
+        asks = self.ask_scores(doc)
+        client_turns = [t for t in doc.turns if t.speaker == Speaker.CLIENT and t.clauses]
+        if not any(t.speaker == Speaker.CLIENT for t in doc.turns):
+            client_turns = [t for t in doc.turns if t.speaker != Speaker.AGENT and t.clauses]
+        evidence = {t.index: self._evidence(t) for t in client_turns}
+        answers = []
+        for qi, profile in enumerate(self.profiles):
+            kw = self.config.kinds[profile.kind]
+            best: _Candidate | None = None
+            for turn in client_turns:
+                anchor = self._anchor(doc, asks, turn.index, qi)
+                rel = [self._clause_relevance(profile, c, turn, evidence[turn.index], anchor) for c in turn.clauses]
+                cand = self._best_run(profile, rel, turn.index)
+                if cand is None:
+                    continue
+                cand.score += kw.anchor * anchor
+                if best is None or cand.score > best.score:
+                    best = cand
+            if best is None or best.score < kw.threshold:
+                continue
+            answer = self._answer(doc, profile, best)
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    # -- building the answer -----------------------------------------------------------------
+    def _trim(self, tokens: list[Token]) -> list[Token]:
+        words = list(tokens)
+        while words and (not words[0].is_word or words[0].norm in self.lexicon.leading_trim):
+            words.pop(0)
+        while words and not words[-1].is_word:
+            words.pop()
+        return words or tokens
+
+    def _answer(self, doc: CallDocument, profile: QuestionProfile, cand: _Candidate) -> Answer | None:
+        turn = doc.turns[cand.turn]
+        clauses = turn.clauses[cand.first : cand.last + 1]
+        span_tokens = [t for t in turn.tokens if clauses[0].start <= t.start and t.end <= clauses[-1].end]
+        span_tokens = self._trim(span_tokens)
+        start, end = span_tokens[0].start, span_tokens[-1].end
+        value, resolved = self._value(profile.kind, turn, span_tokens, start, end, doc)
+        if KIND_NEEDS_ENTITY[profile.kind] and value is None:
+            return None
+        ev_start, ev_end = turn.sentence_span(start, end)
+        confidence = 1 / (
+            1 + math.exp(-self.config.confidence_scale * (cand.score - self.config.kinds[profile.kind].threshold))
+        )
+        words = doc.call.turns[cand.turn].words or []
+        timed = [w for w in words if w.start is not None]
+        return Answer(
+            question_id=profile.question.id,
+            text=turn.text[start:end],
+            value=value,
+            resolved_date=resolved,
+            turn=cand.turn,
+            char_start=start,
+            char_end=end,
+            start=timed[0].start if timed else doc.call.turns[cand.turn].start,
+            end=timed[-1].end if timed else doc.call.turns[cand.turn].end,
+            confidence=round(min(confidence, 0.999), 3),
+            evidence=turn.text[ev_start:ev_end].strip(),
+        )
+
+    def _value(self, kind, turn, span_tokens, start, end, doc):
+        if kind == QuestionKind.MONEY_RUB:
+            hits = [m for m in turn.money if _overlaps(start, end, m.start, m.end)]
+            explicit = [m for m in hits if m.explicit]
+            chosen = (explicit or hits)[-1] if hits else None
+            return (chosen.value if chosen else None), None
+        if kind == QuestionKind.TIME_EXPRESSION:
+            hits = [m for m in turn.times if _overlaps(start, end, m.start, m.end)]
+            if not hits:
+                return None, None
+            return time_value(hits[0].text, doc.call.reference_date)
+        if kind == QuestionKind.ORGANIZATION:
+            return organization_value(span_tokens, self.lexicon), None
+        if kind == QuestionKind.PERSON_OR_ROLE:
+            return role_value(span_tokens, self.lexicon), None
+        if kind == QuestionKind.YES_NO:
+            return yes_no_value(span_tokens, self.lexicon), None
+        if kind == QuestionKind.NUMBER:
+            return number_value(span_tokens), None
+        return None, None
+
+    @cached_property
+    def question_ids(self) -> list[str]:
+        return [p.question.id for p in self.profiles]
+
+    def topics_asked(self, doc: CallDocument) -> list[str]:
+        """Questions the agent asked (an agent sentence scores above the topic threshold)."""
+        asks = self.ask_scores(doc)
+        return [
+            p.question.id
+            for qi, p in enumerate(self.profiles)
+            if any(row[qi] >= self.config.topic_threshold for row in asks.values())
+        ]

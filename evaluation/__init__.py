@@ -1,0 +1,1 @@
+"""Evaluation harness: answer metrics, reports and the CLI commands that score models."""

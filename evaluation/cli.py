@@ -1,0 +1,108 @@
+"""``callqa evaluate | demo | bench``: the evaluation app's commands, plugged into the core CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from callqa.cli import QuestionnaireOpt, dump_json, err, exit_on_error
+from callqa.dataset import expand_paths, read_labelled_many
+from callqa.errors import BadInput
+from callqa.models import ZERO_SHOT, load_answer_extractor
+from callqa.questionnaire import load_questionnaire
+from callqa.settings import get_settings
+
+DataOpt = Annotated[
+    list[Path],
+    typer.Option("--data", "-d", help="labelled-call JSONL (repeatable; globs allowed)"),
+]
+
+
+def evaluate_command(
+    data: DataOpt,
+    model: Annotated[str, typer.Option("--model", "-m", help="model to score")] = ZERO_SHOT,
+    questionnaire: QuestionnaireOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+    report_dir: Annotated[Path | None, typer.Option(help="write report.md and a PNG chart here")] = None,
+    halves: Annotated[bool, typer.Option(help="also score the tuning and held-out halves")] = False,
+) -> None:
+    """Score an answer model on labelled calls (answer F1, precision, recall, accuracy, per question)."""
+    from evaluation.harness import evaluate_answers
+    from evaluation.report import write_report
+
+    q = load_questionnaire(questionnaire)
+    paths = expand_paths(data)
+    if not paths:
+        raise BadInput(f"no labelled-call files match {', '.join(map(str, data))}")
+    calls = read_labelled_many(paths, q)
+    extractor = load_answer_extractor(model, q)
+    evaluation = evaluate_answers(calls, q, extractor, data=paths, halves=halves, progress=not as_json)
+    if report_dir is not None:
+        report = write_report(evaluation, report_dir)
+        err.print(f"report: {report}")
+    if as_json:
+        dump_json(evaluation.summary.model_dump(mode="json"))
+        return
+    _print_summary(evaluation.summary, Console())
+
+
+def _print_summary(summary, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{summary.model} on {summary.n_calls} calls", title_justify="left")
+    for col in ("question", "gold", "pred", "match", "P", "R", "F1"):
+        table.add_column(col, justify="left" if col == "question" else "right")
+    for qid, m in summary.per_question.items():
+        table.add_row(
+            qid,
+            str(m.n_gold),
+            str(m.n_pred),
+            str(m.n_match),
+            *(f"{x:.2f}" for x in (m.precision, m.recall, m.f1)),
+        )
+    table.add_row(
+        "[bold]overall[/]", "", "", "",
+        f"{summary.answer_precision:.2f}", f"{summary.answer_recall:.2f}", f"[bold]{summary.answer_f1:.2f}[/]",
+    )  # fmt: skip
+    console.print(table)
+    console.print(f"answer accuracy {summary.answer_accuracy:.3f} · {1000 * summary.seconds_per_call:.0f} ms per call")
+    if summary.halves:
+        for name, m in summary.halves.items():
+            console.print(
+                f"{name:9s} half: {m.n_calls} calls, answer F1 {m.answer_f1:.3f} "
+                f"(P {m.answer_precision:.3f}, R {m.answer_recall:.3f})"
+            )
+
+
+def demo_command(
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", "-d", help="labelled calls (default: the dev calls)")
+    ] = None,
+    questionnaire: QuestionnaireOpt = None,
+) -> None:
+    """The main job on the embedded defaults: analyse labelled calls, show answers and answer F1."""
+    from evaluation.demo import run_demo
+
+    run_demo(data, questionnaire, Console())
+
+
+def bench_command(
+    data: DataOpt = None,  # type: ignore[assignment]
+    repeat: Annotated[int, typer.Option(min=1, help="passes over the data")] = 3,
+    out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
+) -> None:
+    """Time text understanding per call and for a 5-minute transcript (p50/p95)."""
+    from evaluation.bench import run_text_bench
+
+    patterns = data or [Path(p) for p in get_settings().dev_data]
+    run_text_bench(patterns, repeat, out, Console())
+
+
+def register(app: typer.Typer) -> None:
+    """Add the evaluation commands to the core CLI (entry point ``callqa.commands``)."""
+    app.command("evaluate")(exit_on_error(evaluate_command))
+    app.command("demo")(exit_on_error(demo_command))
+    app.command("bench")(exit_on_error(bench_command))

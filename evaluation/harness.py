@@ -1,0 +1,87 @@
+"""Score an answer model on labelled calls: metrics as DESIGN.md §4 defines them, with timing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from callqa.dataset import dataset_hash
+from callqa.pipeline import build_text_pipeline
+from callqa.schemas import CallResult, LabelledCall, Questionnaire
+from callqa.understanding.answers import AnswerExtractor
+from evaluation.metrics import AnswerMetrics, AnswerScorer, Outcome
+from evaluation.splits import half_of
+
+
+class EvaluationSummary(AnswerMetrics):
+    """The metrics plus what was evaluated, on what, and how fast."""
+
+    model: str
+    questionnaire: str
+    data: list[str]
+    dataset_hash: str
+    seconds_per_call: float
+    halves: dict[str, AnswerMetrics] | None = None
+
+
+@dataclass
+class Evaluation:
+    summary: EvaluationSummary
+    outcomes: list[Outcome]
+    results: list[CallResult]
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=not enabled,
+    )
+
+
+def evaluate_answers(
+    calls: Sequence[LabelledCall],
+    questionnaire: Questionnaire,
+    extractor: AnswerExtractor,
+    data: Sequence[str | Path] = (),
+    halves: bool = False,
+    progress: bool = True,
+) -> Evaluation:
+    """Run the extractor over labelled calls and score its answers.
+
+    ``halves`` also scores the two deterministic halves of the calls (by call id), the
+    tuning half and the held-out half of the development protocol.
+    """
+    pipeline = build_text_pipeline(questionnaire, extractor)
+    scorer = AnswerScorer(questionnaire)
+    by_half = [AnswerScorer(questionnaire), AnswerScorer(questionnaire)]
+    results = []
+    started = time.perf_counter()
+    with _progress(progress) as bar:
+        task = bar.add_task(f"evaluating {extractor.name}", total=len(calls))
+        for call in calls:
+            result = pipeline.analyze(call.to_call())
+            results.append(result)
+            scorer.add(call, result.answers)
+            if halves:
+                by_half[half_of(call.call_id)].add(call, result.answers)
+            bar.advance(task)
+    elapsed = time.perf_counter() - started
+    metrics = scorer.result()
+    summary = EvaluationSummary(
+        **metrics.model_dump(),
+        model=extractor.name,
+        questionnaire=questionnaire.name,
+        data=[str(p) for p in data],
+        dataset_hash=dataset_hash(calls),
+        seconds_per_call=elapsed / max(1, len(calls)),
+        halves={"tune": by_half[0].result(), "held_out": by_half[1].result()} if halves else None,
+    )
+    return Evaluation(summary=summary, outcomes=scorer.outcomes, results=results)
