@@ -80,6 +80,12 @@ class Turn(_Strict):
         return self
 
 
+def _non_empty_transcript(turns: list[Turn]) -> list[Turn]:
+    if not any(t.text.strip() for t in turns):
+        raise ValueError("the transcript is empty: no turn has any text")
+    return turns
+
+
 class Call(_Strict):
     """A call to analyse: a transcript with optional timing and telephony metadata."""
 
@@ -93,9 +99,7 @@ class Call(_Strict):
     @field_validator("turns")
     @classmethod
     def _not_empty(cls, turns: list[Turn]) -> list[Turn]:
-        if not any(t.text.strip() for t in turns):
-            raise ValueError("the transcript is empty: no turn has any text")
-        return turns
+        return _non_empty_transcript(turns)
 
     @property
     def reference_date(self) -> date:
@@ -220,6 +224,11 @@ class LabelledCall(BaseModel):
     nps: int | None = Field(default=None, ge=0, le=10)
     callback: str | None = None
     notes: str = ""
+
+    @field_validator("turns")
+    @classmethod
+    def _not_empty(cls, turns: list[Turn]) -> list[Turn]:
+        return _non_empty_transcript(turns)
 
     @model_validator(mode="after")
     def _answers_point_into_client_turns(self) -> LabelledCall:

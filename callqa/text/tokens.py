@@ -58,24 +58,28 @@ def morph_analyzer() -> pymorphy3.MorphAnalyzer:
 
 
 @lru_cache(maxsize=200_000)
-def analyze(norm: str) -> Morph:
-    """Lemma, part of speech and grammemes of a lowercased word (cached)."""
-    if not _WORD.search(norm):
+def analyze(word: str) -> Morph:
+    """Lemma (ё folded), part of speech and grammemes of a lowercase word (cached).
+
+    Pass the word with its ё: "берёте" is a verb, "берете" could be a beret.
+    """
+    norm = word.replace("ё", "е")
+    if not _WORD.search(word):
         return Morph(norm, None, True, frozenset())
     analyzer = morph_analyzer()
-    parses = analyzer.parse(norm)
+    parses = analyzer.parse(word)
     best = parses[0]
     grammemes: set[str] = set()
     for p in parses[:3]:
         if p.score >= best.score * 0.5:
             grammemes |= set(p.tag.grammemes)
-    known = analyzer.word_is_known(norm) or norm.isdigit()
+    known = analyzer.word_is_known(word) or word.isdigit()
     return Morph(best.normal_form.replace("ё", "е"), best.tag.POS, known, frozenset(grammemes))
 
 
 def lemma(word: str) -> str:
     """The dictionary form of one word."""
-    return analyze(normalize(word)).lemma
+    return analyze(word.lower()).lemma
 
 
 def tokenize(text: str, offset: int = 0) -> list[Token]:
@@ -83,7 +87,7 @@ def tokenize(text: str, offset: int = 0) -> list[Token]:
     tokens = []
     for piece in razdel.tokenize(text):
         norm = normalize(piece.text)
-        m = analyze(norm)
+        m = analyze(piece.text.lower())
         tokens.append(
             Token(
                 text=piece.text,

@@ -215,6 +215,13 @@ class _TurnEvidence:
 _DAY_LEVEL = re.compile(r"понедельник|вторник|сред[уаые]|четверг|пятниц|суббот|воскресен|завтра|сегодня", re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class _Entity:
+    strong: bool
+    start: int
+    end: int
+
+
 def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
     return a_start < b_end and b_start < a_end
 
@@ -296,33 +303,35 @@ class ZeroShotAnswerExtractor:
             ev.dodge.extend((m.start(), m.end()) for m in pattern.finditer(norm))
         return ev
 
-    def _entity(self, kind: QuestionKind, clause: Clause, turn: TurnDoc, ev: _TurnEvidence) -> tuple[float, bool]:
-        """Typed evidence of ``kind`` in a clause: (weight share 0..1, is it a real entity)."""
+    def _entity(self, kind: QuestionKind, clause: Clause, turn: TurnDoc, ev: _TurnEvidence) -> _Entity | None:
+        """The typed mention of ``kind`` in a clause, if any (strong, or weak evidence)."""
         s, e = clause.start, clause.end
         if kind == QuestionKind.MONEY_RUB:
             hits = [m for m in turn.money if _overlaps(s, e, m.start, m.end)]
             if hits:
-                return (1.0 if any(m.explicit for m in hits) else 0.0), True
+                best = next((m for m in hits if m.explicit), hits[0])
+                return _Entity(best.explicit, best.start, best.end)
         elif kind == QuestionKind.TIME_EXPRESSION:
             hits = [m for m in turn.times if _overlaps(s, e, m.start, m.end)]
             if hits:
                 # a weekday or "tomorrow" is how people fix a call, rarely a purchase
-                return (0.0 if all(_DAY_LEVEL.search(m.text) for m in hits) else 1.0), True
+                best = next((m for m in hits if not _DAY_LEVEL.search(m.text)), hits[0])
+                return _Entity(not _DAY_LEVEL.search(best.text), best.start, best.end)
         elif kind == QuestionKind.ORGANIZATION:
-            hits = [st for a, b, st in ev.org if _overlaps(s, e, a, b)]
+            hits = [(st, a, b) for a, b, st in ev.org if _overlaps(s, e, a, b)]
             if hits:
-                return (1.0 if max(hits) >= 1.0 else 0.0), True
-        elif kind == QuestionKind.PERSON_OR_ROLE:
-            if any(_overlaps(s, e, a, b) for a, b in ev.role):
-                return 1.0, True
-        elif kind == QuestionKind.NUMBER:
-            if any(_overlaps(s, e, a, b) for a, b in ev.numbers):
-                return 1.0, True
+                st, a, b = max(hits, key=lambda h: h[0])
+                return _Entity(st >= 1.0, a, b)
+        elif kind in (QuestionKind.PERSON_OR_ROLE, QuestionKind.NUMBER):
+            spans = ev.role if kind == QuestionKind.PERSON_OR_ROLE else ev.numbers
+            hit = next(((a, b) for a, b in spans if _overlaps(s, e, a, b)), None)
+            if hit:
+                return _Entity(True, *hit)
         elif kind == QuestionKind.YES_NO:
             first = next((t for t in clause.tokens if t.is_word), None)
             if first is not None and (first.norm in self.lexicon.negations or first.norm in self.lexicon.affirmations):
-                return 0.0, True
-        return 0.0, False
+                return _Entity(False, first.start, first.end)
+        return None
 
     # -- scoring -----------------------------------------------------------------------------
     def _clause_relevance(
@@ -335,12 +344,12 @@ class ZeroShotAnswerExtractor:
     ) -> tuple[float, bool]:
         cfg = self.config
         kw = cfg.kinds[profile.kind]
-        strong, has_entity = self._entity(profile.kind, clause, turn, ev)
+        entity = self._entity(profile.kind, clause, turn, ev)
         score = kw.cue * profile.cues.score(clause.content, clause.lemmas)
-        if has_entity:
-            score += kw.entity if strong else kw.weak_entity
+        if entity:
+            score += kw.entity if entity.strong else kw.weak_entity
         for kind in profile.secondary:
-            if self._entity(kind, clause, turn, ev)[1]:
+            if self._entity(kind, clause, turn, ev):
                 score += cfg.secondary_entity
                 break
         if clause.content:
@@ -349,11 +358,12 @@ class ZeroShotAnswerExtractor:
             score -= cfg.question_penalty
         if self._dodges(clause, ev):
             score -= cfg.dodge_penalty
-        if profile.orientation and clause.tense and clause.tense != profile.orientation:
+        tense = clause.tense_at(entity.start, entity.end) if entity else clause.tense
+        if profile.orientation and tense and tense != profile.orientation:
             score -= cfg.tense_penalty
         if profile.kind == QuestionKind.TIME_EXPRESSION and clause.lemmas & self.lexicon.appointment_words:
             score -= cfg.appointment_penalty
-        return score, has_entity
+        return score, entity is not None
 
     @staticmethod
     def _dodges(clause: Clause, ev: _TurnEvidence) -> bool:

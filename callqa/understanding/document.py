@@ -13,7 +13,8 @@ from callqa.text.lexicon import Lexicon
 from callqa.text.numbers import MoneyMention, call_scale, find_money
 from callqa.text.tokens import Token, tokenize
 
-_CLAUSE_BREAK = frozenset({",", ";", ":", "—", "–", "-", "…", "...", "(", ")", "«", "»", '"'})
+# Commas do not break: one thought ("Мы у Севзапкабеля берём, они нам и возят") is scored whole.
+_CLAUSE_BREAK = frozenset({";", ":", "—", "–", "…", "...", "(", ")"})
 _SENTENCE_END = re.compile(r"[.!?…]")
 _PUNCTUATED = re.compile(r"[.,!?;:—…]")
 _MIN_UNPUNCTUATED_CLAUSE = 3
@@ -31,6 +32,14 @@ class Clause:
     content: list[str]  # content lemmas (stopwords and punctuation dropped)
     is_question: bool
     tense: str | None = None  # "past" or "future" when the verbs say so
+    chunk_tenses: list[tuple[int, int, str | None]] = field(default_factory=list)  # comma-separated parts
+
+    def tense_at(self, start: int, end: int) -> str | None:
+        """The tense of the comma-separated part holding [start, end), else of the whole clause."""
+        for a, b, tense in self.chunk_tenses:
+            if a < end and start < b and tense:
+                return tense
+        return self.tense
 
     @property
     def lemmas(self) -> set[str]:
@@ -93,6 +102,16 @@ def clause_tense(tokens: list[Token], lexicon: Lexicon) -> str | None:
     return None
 
 
+def _chunk_tenses(tokens: list[Token], lexicon: Lexicon) -> list[tuple[int, int, str | None]]:
+    chunks: list[list[Token]] = [[]]
+    for t in tokens:
+        if t.text == ",":
+            chunks.append([])
+        else:
+            chunks[-1].append(t)
+    return [(c[0].start, c[-1].end, clause_tense(c, lexicon)) for c in chunks if c]
+
+
 def _split_clauses(turn: TurnDoc, lexicon: Lexicon) -> list[Clause]:
     clauses: list[Clause] = []
     for s_idx, (s_start, s_end) in enumerate(turn.sentences):
@@ -116,6 +135,7 @@ def _split_clauses(turn: TurnDoc, lexicon: Lexicon) -> list[Clause]:
                         content=_content(current, lexicon),
                         is_question=is_question,
                         tense=clause_tense(current, lexicon),
+                        chunk_tenses=_chunk_tenses(current, lexicon),
                     )
                 )
             current.clear()

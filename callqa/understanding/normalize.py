@@ -28,9 +28,10 @@ def _title(word: str) -> str:
 
 def _nominative(token: Token) -> str:
     """The nominative form of a name as written ("Севзапкабеля" → "Севзапкабель")."""
-    if "-" in token.norm:
-        return _title(token.norm)
-    parses = morph_analyzer().parse(token.norm)
+    if "-" in token.norm:  # "Пластик-Юга": only the last part declines
+        *head, last = token.text.lower().split("-")
+        return _title("-".join([*head, analyze(last).lemma]))
+    parses = morph_analyzer().parse(token.text.lower())
     for p in parses:
         if {"NOUN"} <= set(p.tag.grammemes) or p.tag.POS == "NOUN":
             return _title(p.normal_form.replace("ё", "е"))
@@ -174,7 +175,7 @@ def role_value(tokens: list[Token], lexicon: Lexicon) -> str | None:
     if spans:
         start, end = max(enumerate(spans), key=lambda item: (_decision_strength(tokens, *item[1], lexicon), item[0]))[1]
         head = " ".join(
-            analyze(t.norm).lemma if t.pos in ("ADJF", "NOUN") and k < 2 else t.norm
+            analyze(t.text.lower()).lemma if t.pos in ("ADJF", "NOUN") and k < 2 else t.norm
             for k, t in enumerate(w for w in tokens[start:end] if w.is_word)
         )
         name = person_name_after(tokens, end)
@@ -190,15 +191,19 @@ def role_value(tokens: list[Token], lexicon: Lexicon) -> str | None:
     return None
 
 
+_DENIALS = frozenset({"нет", "нету", "никто", "никого", "никаких", "ничего", "ни"})
+
+
 def yes_no_value(tokens: list[Token], lexicon: Lexicon) -> bool:
-    """False when the span denies ("нет, никто не предлагал"), True otherwise."""
-    words = [t.norm for t in tokens if t.is_word]
+    """False when the span denies ("нет, никто не предлагал", "да нет"), True otherwise."""
+    words = [t.norm for t in tokens if t.is_word][:8]
     if not words:
         return False
-    if words[0] in ("нет", "нету", "никто", "никаких", "пока") and "есть" not in words[:3]:
+    if words[:2] == ["да", "нет"]:  # "да нет" means no
         return False
-    denial = {"нет", "нету", "никто", "никого", "никаких", "ничего"}
-    return not (denial & set(words[:6]) and not {"да", "есть"} & set(words[:2]))
+    if words[0] in _DENIALS:
+        return False
+    return not (_DENIALS & set(words[:6]) and words[0] not in lexicon.affirmations)
 
 
 def number_value(tokens: list[Token]) -> float | int | None:

@@ -1,0 +1,50 @@
+"""Shared fixtures and data builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from callqa.questionnaire import load_questionnaire
+from callqa.schemas import LabelledCall, Questionnaire
+from callqa.settings import get_settings
+from tests.builders import make_labelled
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test writes its artifacts under its own tmp dir, never into the repo."""
+    monkeypatch.setenv("CALLQA_HOME", str(tmp_path / ".callqa"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def questionnaire() -> Questionnaire:
+    return load_questionnaire()
+
+
+@pytest.fixture
+def supplier_call() -> LabelledCall:
+    """A short qualification call with three answers and a dodge."""
+    return make_labelled(
+        ("AGENT", "Добрый день! Меня зовут Ольга, компания «ТехноСнаб». Удобно пару минут?"),
+        ("CLIENT", "Да, слушаю."),
+        ("AGENT", "Подскажите, у кого вы сейчас закупаете подшипники?"),
+        ("CLIENT", "Мы уже лет пять берём у Подшипник-Центра, нас всё устраивает."),
+        ("AGENT", "А последняя закупка на какую сумму была?"),
+        ("CLIENT", "В прошлом месяце на полтора миллиона примерно."),
+        ("AGENT", "А кто у вас принимает решение о закупке?"),
+        ("CLIENT", "Подписывает генеральный директор, Сергей Петрович."),
+        ("AGENT", "А предложения от других поставщиков у вас есть?"),
+        ("CLIENT", "Этого я вам не скажу."),
+        call_id="fixture-1",
+        answers={
+            "current_supplier": (3, "берём у Подшипник-Центра", "Подшипник-Центр"),
+            "last_purchase_amount": (5, "на полтора миллиона", 1_500_000),
+            "decision_maker": (7, "Подписывает генеральный директор, Сергей Петрович", "генеральный директор"),
+        },
+    )
