@@ -31,6 +31,8 @@ class Lexicon(BaseModel):
     appointment_words: frozenset[str]
     decision_verbs_final: frozenset[str]
     answer_type_words: dict[str, frozenset[str]]
+    self_introduction: tuple[str, ...]
+    vendor_pitch: tuple[str, ...]
 
     @field_validator("*", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from callqa.text.embeddings import WordVectors, load_word_vectors
 from callqa.text.lexicon import Lexicon, load_lexicon
 from callqa.text.numbers import find_numbers
 from callqa.text.tokens import Token, tokenize
+from callqa.understanding.calltype import has_phrase, is_vendor_pitch
 from callqa.understanding.document import CallDocument, Clause, TurnDoc, clause_tense
 from callqa.understanding.normalize import (
     KIND_NEEDS_ENTITY,
@@ -215,6 +216,14 @@ class _TurnEvidence:
 _DAY_LEVEL = re.compile(r"понедельник|вторник|сред[уаые]|четверг|пятниц|суббот|воскресен|завтра|сегодня", re.IGNORECASE)
 
 
+def _tense_conflict(orientation: str | None, tense: str | None) -> bool:
+    """A past-tense answer to a question about plans, or a plan for a question about the past.
+
+    No "present" orientation: suppliers are named in the past as often as not ("Абамет поставлял").
+    """
+    return {orientation, tense} == {"past", "future"}
+
+
 @dataclass(frozen=True)
 class _Entity:
     strong: bool
@@ -319,7 +328,8 @@ class ZeroShotAnswerExtractor:
                 return _Entity(not _DAY_LEVEL.search(best.text), best.start, best.end)
         elif kind == QuestionKind.ORGANIZATION:
             hits = [(st, a, b) for a, b, st in ev.org if _overlaps(s, e, a, b)]
-            if hits:
+            # "меня зовут Ирина, компания «Вкусный двор»": the speaker's own company
+            if hits and not has_phrase(turn.text[s:e], self.lexicon.self_introduction):
                 st, a, b = max(hits, key=lambda h: h[0])
                 return _Entity(st >= 1.0, a, b)
         elif kind in (QuestionKind.PERSON_OR_ROLE, QuestionKind.NUMBER):
@@ -359,7 +369,7 @@ class ZeroShotAnswerExtractor:
         if self._dodges(clause, ev):
             score -= cfg.dodge_penalty
         tense = clause.tense_at(entity.start, entity.end) if entity else clause.tense
-        if profile.orientation and tense and tense != profile.orientation:
+        if _tense_conflict(profile.orientation, tense):
             score -= cfg.tense_penalty
         if profile.kind == QuestionKind.TIME_EXPRESSION and clause.lemmas & self.lexicon.appointment_words:
             score -= cfg.appointment_penalty
@@ -396,6 +406,8 @@ class ZeroShotAnswerExtractor:
     def extract(self, call: Call, document: CallDocument | None = None) -> list[Answer]:
         """Answers found in ``call``, at most one per question."""
         doc = document or CallDocument.build(call, self.lexicon)
+        if is_vendor_pitch(doc, self.lexicon):
+            return []
         asks = self.ask_scores(doc)
         client_turns = [t for t in doc.turns if t.speaker == Speaker.CLIENT and t.clauses]
         if not any(t.speaker == Speaker.CLIENT for t in doc.turns):
@@ -471,7 +483,10 @@ class ZeroShotAnswerExtractor:
                 return None, None
             return time_value(hits[0].text, doc.call.reference_date)
         if kind == QuestionKind.ORGANIZATION:
-            return organization_value(span_tokens, self.lexicon), None
+            # "С Сименсом раньше работали, сейчас через Приводсервис берём": the present one
+            clause = next((c for c in turn.clauses if c.start <= start < c.end), None)
+            current = [t for t in span_tokens if clause is None or clause.tense_at(t.start, t.end) != "past"]
+            return organization_value(current, self.lexicon) or organization_value(span_tokens, self.lexicon), None
         if kind == QuestionKind.PERSON_OR_ROLE:
             return role_value(span_tokens, self.lexicon), None
         if kind == QuestionKind.YES_NO:

@@ -151,9 +151,11 @@ def role_spans(tokens: list[Token], lexicon: Lexicon) -> list[tuple[int, int]]:
 
 
 def person_name_after(tokens: list[Token], pos: int) -> tuple[int, int] | None:
-    """A person's name (first name + patronymic, or a surname) starting at or after ``pos``."""
+    """A person's name (first name + patronymic, or a surname) at or just after ``pos``, same sentence."""
     j = pos
     while j < len(tokens) and (not tokens[j].is_word or tokens[j].norm in ("конечно",)):
+        if tokens[j].text in _SENTENCE_END:
+            return None
         j += 1
     end = j
     while end < len(tokens) and tokens[end].is_word and tokens[end].known and tokens[end].grammemes & _PERSON:
@@ -174,9 +176,12 @@ def role_value(tokens: list[Token], lexicon: Lexicon) -> str | None:
     spans = role_spans(tokens, lexicon)
     if spans:
         start, end = max(enumerate(spans), key=lambda item: (_decision_strength(tokens, *item[1], lexicon), item[0]))[1]
+        words = [w for w in tokens[start:end] if w.is_word]
+        head_end = max(k for k, w in enumerate(words) if w.lemma in lexicon.roles or w.norm in lexicon.roles)
+        # the role up to its head word in nominative; what follows ("по производству", "филиалом") as said
         head = " ".join(
-            analyze(t.text.lower()).lemma if t.pos in ("ADJF", "NOUN") and k < 2 else t.norm
-            for k, t in enumerate(w for w in tokens[start:end] if w.is_word)
+            analyze(w.text.lower()).lemma if k <= head_end and w.pos in ("ADJF", "NOUN") else w.norm
+            for k, w in enumerate(words)
         )
         name = person_name_after(tokens, end)
         if name:
