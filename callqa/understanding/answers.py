@@ -15,14 +15,16 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from callqa.schemas import Answer, Call, Question, QuestionKind, Questionnaire, Speaker
+from callqa.schemas import Answer, AnswerValue, Call, Question, QuestionKind, Questionnaire, Speaker
 from callqa.settings import get_settings
+from callqa.text.dates import TimeMention
 from callqa.text.embeddings import WordVectors, load_word_vectors
 from callqa.text.lexicon import Lexicon, load_lexicon
 from callqa.text.numbers import find_numbers
@@ -213,6 +215,10 @@ class _TurnEvidence:
     dodge: list[tuple[int, int]] = field(default_factory=list)
 
 
+# "на прошлой неделе", "от понедельника", "год назад": a date in the past
+_PAST_REFERENCE = re.compile(r"прошл|позапрошл|назад|^от\s|^со?\s+прошл", re.IGNORECASE)
+# "восемь… нет, девять", "в мае, хотя нет, вру, к началу сезона": what follows corrects what came before
+_CORRECTION = re.compile(r"(?<!\w)(?:нет|вру|точнее|вернее|то есть|ой)(?!\w)", re.IGNORECASE)
 _DAY_LEVEL = re.compile(r"понедельник|вторник|сред[уаые]|четверг|пятниц|суббот|воскресен|завтра|сегодня", re.IGNORECASE)
 
 
@@ -321,7 +327,7 @@ class ZeroShotAnswerExtractor:
                 best = next((m for m in hits if m.explicit), hits[0])
                 return _Entity(best.explicit, best.start, best.end)
         elif kind == QuestionKind.TIME_EXPRESSION:
-            hits = [m for m in turn.times if _overlaps(s, e, m.start, m.end)]
+            hits = [m for m in turn.times if _overlaps(s, e, m.start, m.end) and not _PAST_REFERENCE.search(m.text)]
             if hits:
                 # a weekday or "tomorrow" is how people fix a call, rarely a purchase
                 best = next((m for m in hits if not _DAY_LEVEL.search(m.text)), hits[0])
@@ -448,7 +454,7 @@ class ZeroShotAnswerExtractor:
         span_tokens = [t for t in turn.tokens if clauses[0].start <= t.start and t.end <= clauses[-1].end]
         span_tokens = self._trim(span_tokens)
         start, end = span_tokens[0].start, span_tokens[-1].end
-        value, resolved = self._value(profile.kind, turn, span_tokens, start, end, doc)
+        value, resolved = self._value(profile.kind, turn, span_tokens, start, end, doc, profile)
         if KIND_NEEDS_ENTITY[profile.kind] and value is None:
             return None
         ev_start, ev_end = turn.sentence_span(start, end)
@@ -471,17 +477,45 @@ class ZeroShotAnswerExtractor:
             evidence=turn.text[ev_start:ev_end].strip(),
         )
 
-    def _value(self, kind, turn, span_tokens, start, end, doc):
+    def _preferred_mention(self, profile: QuestionProfile, turn: TurnDoc, hits: list[TimeMention]) -> TimeMention:
+        """Of several mentions, the corrected one ("в мае, хотя нет, к началу сезона"), else the one said
+        next to the question's words ("бюджет в конце года, а закупка — к лету"), else the first."""
+
+        def rank(item: tuple[int, TimeMention]) -> tuple[int, float, int]:
+            k, m = item
+            corrected = any(_CORRECTION.search(turn.text[p.end : m.start]) for p in hits[:k])
+            chunk = next((c for c in turn.clauses if c.start <= m.start < c.end), None)
+            near = 0.0
+            if chunk is not None:
+                window = [t for t in chunk.tokens if abs(t.start - m.start) < 40 and t.is_word]
+                near = profile.cues.score([t.lemma for t in window], {t.lemma for t in window})
+            return (int(corrected), near, -k)
+
+        return max(enumerate(hits), key=rank)[1]
+
+    def _value(
+        self,
+        kind: QuestionKind,
+        turn: TurnDoc,
+        span_tokens: list[Token],
+        start: int,
+        end: int,
+        doc: CallDocument,
+        profile: QuestionProfile,
+    ) -> tuple[AnswerValue, date | None]:
         if kind == QuestionKind.MONEY_RUB:
             hits = [m for m in turn.money if _overlaps(start, end, m.start, m.end)]
             explicit = [m for m in hits if m.explicit]
             chosen = (explicit or hits)[-1] if hits else None
             return (chosen.value if chosen else None), None
         if kind == QuestionKind.TIME_EXPRESSION:
-            hits = [m for m in turn.times if _overlaps(start, end, m.start, m.end)]
+            hits = [
+                m for m in turn.times if _overlaps(start, end, m.start, m.end) and not _PAST_REFERENCE.search(m.text)
+            ]
             if not hits:
                 return None, None
-            return time_value(hits[0].text, doc.call.reference_date)
+            chosen = self._preferred_mention(profile, turn, hits)
+            return time_value(chosen.text, doc.call.reference_date)
         if kind == QuestionKind.ORGANIZATION:
             # "С Сименсом раньше работали, сейчас через Приводсервис берём": the present one
             clause = next((c for c in turn.clauses if c.start <= start < c.end), None)

@@ -51,7 +51,7 @@ def test_unknown_question_id_is_an_error(tmp_path: Path, supplier_call, question
     record = json.loads(supplier_call.json_line())
     record["answers"]["budget_owner"] = None
     path = _write(tmp_path, [json.dumps(record, ensure_ascii=False)])
-    with pytest.raises(BadInput, match="unknown question id.*budget_owner"):
+    with pytest.raises(BadInput, match=r"unknown question id.*budget_owner"):
         read_labelled_calls(path, questionnaire)
 
 
