@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -86,7 +87,8 @@ def demo_command(
     """The main job on the embedded defaults: analyse labelled calls, show answers and answer F1."""
     from evaluation.demo import run_demo
 
-    run_demo(data, questionnaire, Console())
+    # piped or logged output gets a readable width instead of rich's 80-column default
+    run_demo(data, questionnaire, Console(width=None if sys.stdout.isatty() else 150))
 
 
 def bench_command(

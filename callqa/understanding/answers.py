@@ -22,7 +22,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from callqa.schemas import Answer, AnswerValue, Call, Question, QuestionKind, Questionnaire, Speaker
+from callqa.schemas import Answer, AnswerValue, Call, Question, QuestionKind, Questionnaire, Speaker, Turn
 from callqa.settings import get_settings
 from callqa.text.dates import TimeMention
 from callqa.text.embeddings import WordVectors, load_word_vectors
@@ -220,6 +220,25 @@ _PAST_REFERENCE = re.compile(r"прошл|позапрошл|назад|^от\s|
 # "восемь… нет, девять", "в мае, хотя нет, вру, к началу сезона": what follows corrects what came before
 _CORRECTION = re.compile(r"(?<!\w)(?:нет|вру|точнее|вернее|то есть|ой)(?!\w)", re.IGNORECASE)
 _DAY_LEVEL = re.compile(r"понедельник|вторник|сред[уаые]|четверг|пятниц|суббот|воскресен|завтра|сегодня", re.IGNORECASE)
+
+
+def span_times(turn: Turn, start: int, end: int) -> tuple[float | None, float | None]:
+    """Seconds of the words that say turn.text[start:end], else the turn's own times."""
+    if not turn.words:
+        return turn.start, turn.end
+    lower = turn.text.lower()
+    pos = 0
+    hits = []
+    for word in turn.words:
+        found = lower.find(word.text.lower(), pos)
+        if found < 0:
+            continue
+        pos = found + len(word.text)
+        if found < end and start < pos:
+            hits.append(word)
+    if not hits:
+        return turn.start, turn.end
+    return hits[0].start, hits[-1].end
 
 
 def _tense_conflict(orientation: str | None, tense: str | None) -> bool:
@@ -454,15 +473,19 @@ class ZeroShotAnswerExtractor:
         span_tokens = [t for t in turn.tokens if clauses[0].start <= t.start and t.end <= clauses[-1].end]
         span_tokens = self._trim(span_tokens)
         start, end = span_tokens[0].start, span_tokens[-1].end
-        value, resolved = self._value(profile.kind, turn, span_tokens, start, end, doc, profile)
+        value, resolved, focus = self._value(profile.kind, turn, span_tokens, start, end, doc, profile)
         if KIND_NEEDS_ENTITY[profile.kind] and value is None:
             return None
         ev_start, ev_end = turn.sentence_span(start, end)
+        if focus is not None:
+            # the answer is the sentence that says the amount or the date; the rest stays as evidence
+            s_start, s_end = turn.sentence_span(*focus)
+            span_tokens = self._trim([t for t in span_tokens if t.start >= s_start and t.end <= s_end])
+            start, end = span_tokens[0].start, span_tokens[-1].end
         confidence = 1 / (
             1 + math.exp(-self.config.confidence_scale * (cand.score - self.config.kinds[profile.kind].threshold))
         )
-        words = doc.call.turns[cand.turn].words or []
-        timed = [w for w in words if w.start is not None]
+        seconds = span_times(doc.call.turns[cand.turn], start, end)
         return Answer(
             question_id=profile.question.id,
             text=turn.text[start:end],
@@ -471,8 +494,8 @@ class ZeroShotAnswerExtractor:
             turn=cand.turn,
             char_start=start,
             char_end=end,
-            start=timed[0].start if timed else doc.call.turns[cand.turn].start,
-            end=timed[-1].end if timed else doc.call.turns[cand.turn].end,
+            start=seconds[0],
+            end=seconds[1],
             confidence=round(min(confidence, 0.999), 3),
             evidence=turn.text[ev_start:ev_end].strip(),
         )
@@ -484,11 +507,11 @@ class ZeroShotAnswerExtractor:
         def rank(item: tuple[int, TimeMention]) -> tuple[int, float, int]:
             k, m = item
             corrected = any(_CORRECTION.search(turn.text[p.end : m.start]) for p in hits[:k])
-            chunk = next((c for c in turn.clauses if c.start <= m.start < c.end), None)
-            near = 0.0
-            if chunk is not None:
-                window = [t for t in chunk.tokens if abs(t.start - m.start) < 40 and t.is_word]
-                near = profile.cues.score([t.lemma for t in window], {t.lemma for t in window})
+            s_start, s_end = turn.sentence_span(m.start, m.end)
+            window = [
+                t for t in turn.tokens if s_start <= t.start < s_end and abs(t.start - m.start) < 40 and t.is_word
+            ]
+            near = profile.cues.score([t.lemma for t in window], {t.lemma for t in window})
             return (int(corrected), near, -k)
 
         return max(enumerate(hits), key=rank)[1]
@@ -502,32 +525,39 @@ class ZeroShotAnswerExtractor:
         end: int,
         doc: CallDocument,
         profile: QuestionProfile,
-    ) -> tuple[AnswerValue, date | None]:
+    ) -> tuple[AnswerValue, date | None, tuple[int, int] | None]:
+        """The normalised value, its resolved date, and where the chosen mention is (for money, dates)."""
         if kind == QuestionKind.MONEY_RUB:
             hits = [m for m in turn.money if _overlaps(start, end, m.start, m.end)]
             explicit = [m for m in hits if m.explicit]
             chosen = (explicit or hits)[-1] if hits else None
-            return (chosen.value if chosen else None), None
+            return (chosen.value, None, (chosen.start, chosen.end)) if chosen else (None, None, None)
         if kind == QuestionKind.TIME_EXPRESSION:
             hits = [
                 m for m in turn.times if _overlaps(start, end, m.start, m.end) and not _PAST_REFERENCE.search(m.text)
             ]
             if not hits:
-                return None, None
-            chosen = self._preferred_mention(profile, turn, hits)
-            return time_value(chosen.text, doc.call.reference_date)
+                return None, None, None
+            mention = self._preferred_mention(profile, turn, hits)
+            said, resolved = time_value(mention.text, doc.call.reference_date)
+            return said, resolved, (mention.start, mention.end)
         if kind == QuestionKind.ORGANIZATION:
             # "С Сименсом раньше работали, сейчас через Приводсервис берём": the present one
             clause = next((c for c in turn.clauses if c.start <= start < c.end), None)
             current = [t for t in span_tokens if clause is None or clause.tense_at(t.start, t.end) != "past"]
-            return organization_value(current, self.lexicon) or organization_value(span_tokens, self.lexicon), None
+            names = organization_spans(current, self.lexicon) or organization_spans(span_tokens, self.lexicon)
+            tokens = current if organization_spans(current, self.lexicon) else span_tokens
+            value = organization_value(tokens, self.lexicon)
+            focus = (tokens[names[0].start].start, tokens[names[-1].end - 1].end) if names else None
+            return value, None, focus
         if kind == QuestionKind.PERSON_OR_ROLE:
-            return role_value(span_tokens, self.lexicon), None
+            # no focus: "X согласует, а решает Y" needs the whole chain as the answer
+            return role_value(span_tokens, self.lexicon), None, None
         if kind == QuestionKind.YES_NO:
-            return yes_no_value(span_tokens, self.lexicon), None
+            return yes_no_value(span_tokens, self.lexicon), None, None
         if kind == QuestionKind.NUMBER:
-            return number_value(span_tokens), None
-        return None, None
+            return number_value(span_tokens), None, None
+        return None, None, None
 
     @cached_property
     def question_ids(self) -> list[str]:

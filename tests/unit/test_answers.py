@@ -104,3 +104,26 @@ def test_small_talk_call_has_no_answers(extractor) -> None:
         ("CLIENT", "Улица Ленина, пятнадцать."),
     )
     assert extractor.extract(call) == []
+
+
+def test_answer_span_is_the_sentence_with_the_amount_and_has_word_times(extractor) -> None:
+    from callqa.schemas import Call, Turn, Word
+
+    text = "Где-то восемь… нет, девять и две, с доставкой. Девять миллионов двести."
+    words = [
+        Word(text=w, start=10.0 + i * 0.4, end=10.3 + i * 0.4) for i, w in enumerate(text.replace("…", " ").split())
+    ]
+    call = Call(
+        call_id="timed",
+        turns=[
+            Turn(speaker="AGENT", text="А последний станок на какую сумму был?", start=5.0, end=9.0),
+            Turn(speaker="CLIENT", text=text, start=10.0, end=14.0, words=words),
+        ],
+    )
+    answer = _by_id(extractor.extract(call))["last_purchase_amount"]
+    assert answer.value == 9_200_000
+    assert answer.text == "Девять миллионов двести"
+    assert answer.evidence.startswith("Где-то восемь")
+    first = next(w for w in words if w.text == "Девять")
+    assert answer.start == first.start
+    assert answer.end == words[-1].end
