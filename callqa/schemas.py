@@ -180,6 +180,8 @@ class CallMetrics(_Strict):
     filler_words: dict[str, int] = Field(description="agent's filler words and how often each was said")
     filler_word_rate: float = Field(ge=0, description="filler words per 100 agent words")
     value_reducing_words: dict[str, int]
+    strong_words: dict[str, int]
+    bad_words: dict[str, int]
     topics_covered: list[str] = Field(description="questionnaire questions the agent asked")
     topics_missing: list[str]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from callqa.schemas import Answer, AnswerValue, GoldAnswer, LabelledCall, Questionnaire
+from callqa.schemas import Answer, GoldAnswer, LabelledCall, Questionnaire
 from callqa.understanding.normalize import values_equal
 
 MATCH_F1 = 0.5
@@ -173,8 +173,3 @@ class AnswerScorer:
             value_accuracy={k: ok / n for k, (ok, n) in sorted(self.value_by_kind.items()) if n},
             per_question=per_question,
         )
-
-
-def gold_value_pairs(outcomes: Sequence[Outcome]) -> list[tuple[AnswerValue, AnswerValue]]:
-    """(predicted, gold) value pairs where both exist, for value error analysis."""
-    return [(o.pred.value, o.gold.value) for o in outcomes if o.pred and o.gold]

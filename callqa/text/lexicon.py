@@ -19,6 +19,7 @@ class Lexicon(BaseModel):
     filler_words: tuple[str, ...]
     value_reducing_words: tuple[str, ...]
     strong_words: tuple[str, ...]
+    bad_words: tuple[str, ...]
     dodges: tuple[str, ...]
     negations: frozenset[str]
     affirmations: frozenset[str]

@@ -10,7 +10,6 @@ import pymorphy3
 import razdel
 
 _WORD = re.compile(r"\w", re.UNICODE)
-NAME_GRAMMEMES = frozenset({"Name", "Surn", "Patr", "Orgn", "Geox", "Trad"})
 
 
 def normalize(text: str) -> str:
@@ -44,11 +43,6 @@ class Token:
     @property
     def is_capitalized(self) -> bool:
         return self.text[:1].isupper()
-
-    @property
-    def is_name_like(self) -> bool:
-        """A proper name by the dictionary (name, surname, organisation, place) or unknown to it."""
-        return self.is_word and (bool(self.grammemes & NAME_GRAMMEMES) or not self.known)
 
 
 @lru_cache(maxsize=1)

@@ -70,6 +70,8 @@ def text_metrics(
         filler_words=dict(fillers),
         filler_word_rate=round(100 * sum(fillers.values()) / agent_words, 3) if agent_words else 0.0,
         value_reducing_words=dict(reducing),
+        strong_words=dict(count_phrases(agent_text, lexicon.strong_words)),
+        bad_words=dict(count_phrases(agent_text, lexicon.bad_words)),
         topics_covered=covered,
         topics_missing=[q for q in question_ids if q not in covered],
     )
