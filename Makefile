@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml constraints.txt
+	@bash scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench clean help
+.PHONY: install demo test lint bench models clean help
 
 install: $(STAMP) ## Create .venv and install callqa with its dev tools (torch pinned first)
 
@@ -24,7 +25,10 @@ lint: install ## ruff check + format check + import contracts
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 bench: install ## Benchmarks; results go to docs/benchmarks.md by hand, with machine and date
-	$(BIN)/callqa bench
+	$(BIN)/callqa bench && $(BIN)/callqa bench-speech
+
+models: install ## Build and briefly train the default speech models into .callqa/models (no downloads)
+	$(BIN)/callqa speech build-models
 
 clean: ## Remove the venv, caches and local artifacts
 	rm -rf $(VENV) .pytest_cache .ruff_cache .callqa build dist *.egg-info reports

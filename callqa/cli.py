@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -13,8 +14,8 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from callqa.errors import CallQAError
-from callqa.settings import configure_logging
+from callqa.errors import BadInput, CallQAError
+from callqa.settings import configure_logging, get_settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,6 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+speech_app = typer.Typer(help="Speech models and manager voiceprints.", no_args_is_help=True)
+app.add_typer(speech_app, name="speech")
 err = Console(stderr=True)
 
 
@@ -48,20 +51,61 @@ QuestionnaireOpt = Annotated[
 ]
 
 
+def parse_stereo_map(text: str | None) -> int | None:
+    """ "agent=0,client=1" → the agent's channel (0 or 1)."""
+    if text is None:
+        return None
+    try:
+        pairs = dict(item.split("=", 1) for item in text.replace(" ", "").split(","))
+        channels = {role.lower(): int(ch) for role, ch in pairs.items()}
+    except ValueError as exc:
+        raise BadInput(f"--stereo-map {text!r}: expected agent=0,client=1") from exc
+    if set(channels) - {"agent", "client"} or "agent" not in channels:
+        raise BadInput(f"--stereo-map {text!r}: name the agent's channel, e.g. agent=0,client=1")
+    if channels["agent"] not in (0, 1) or channels.get("client", 1 - channels["agent"]) != 1 - channels["agent"]:
+        raise BadInput(f"--stereo-map {text!r}: channels must be 0 and 1, one each")
+    return channels["agent"]
+
+
+def parse_started_at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadInput(f"--started-at {text!r}: expected an ISO date-time like 2026-11-23T10:30") from exc
+
+
 @app.command()
 @exit_on_error
 def analyze(
-    path: Annotated[Path, typer.Argument(help="transcript: JSON call, JSON list, or JSONL of calls")],
+    path: Annotated[Path, typer.Argument(help="a recording (wav/mp3/ogg/flac) or a transcript (JSON/JSONL)")],
     questionnaire: QuestionnaireOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print results as JSON (one object per call)")] = False,
+    stereo_map: Annotated[str | None, typer.Option(help="stereo telephony channels, e.g. agent=0,client=1")] = None,
+    manager: Annotated[str | None, typer.Option(help="manager id (finds him by his voiceprint)")] = None,
+    call_id: Annotated[str | None, typer.Option(help="call id (default: the file name)")] = None,
+    started_at: Annotated[str | None, typer.Option(help="call start, ISO date-time (resolves relative dates)")] = None,
 ) -> None:
-    """Find the answers to the questionnaire and the call metrics in transcripts."""
-    from callqa.pipeline import analyze_file
+    """Answers to the questionnaire and call metrics from a recording or transcripts."""
+    from callqa.pipeline import AUDIO_SUFFIXES, CallAnalyzer, analyze_file
     from callqa.questionnaire import load_questionnaire
     from callqa.render import print_result
 
     q = load_questionnaire(questionnaire)
-    results = analyze_file(path, q)
+    if path.suffix.lower() in AUDIO_SUFFIXES:
+        analyzer = CallAnalyzer(q)
+        results = [
+            analyzer.audio(
+                path,
+                call_id=call_id,
+                started_at=parse_started_at(started_at),
+                manager_id=manager,
+                agent_channel=parse_stereo_map(stereo_map),
+            )
+        ]
+    else:
+        results = analyze_file(path, q)
     if as_json:
         for result in results:
             sys.stdout.write(result.model_dump_json() + "\n")
@@ -71,21 +115,67 @@ def analyze(
         print_result(result, q, console)
 
 
+@speech_app.command("enroll")
+@exit_on_error
+def enroll(
+    manager: Annotated[str, typer.Option(help="manager id")],
+    calls: Annotated[list[Path], typer.Argument(help="the manager's earlier recordings")],
+    stereo_map: Annotated[str | None, typer.Option(help="channels of stereo recordings, e.g. agent=0")] = None,
+) -> None:
+    """Enrol a manager's voiceprint from his own calls (finds him on mono calls later)."""
+    from callqa.speech.audio import load_audio
+    from callqa.speech.pipeline import agent_voice, build_speech_pipeline
+    from callqa.speech.voiceprints import check_manager_id
+
+    check_manager_id(manager)
+    settings = get_settings()
+    pipeline = build_speech_pipeline(settings)
+    agent_channel = parse_stereo_map(stereo_map)
+    embeddings, seconds = [], 0.0
+    for path in calls:
+        audio = load_audio(
+            path, max_seconds=settings.speech.max_audio_seconds, silence_dbfs=settings.speech.silence_dbfs
+        )
+        vec, secs = agent_voice(pipeline, audio, agent_channel)
+        embeddings.append(vec)
+        seconds += secs
+    assert pipeline.voiceprints is not None and pipeline.embedder is not None
+    vp = pipeline.voiceprints.save(manager, pipeline.embedder.name, embeddings, [str(p) for p in calls], seconds)
+    err.print(f"enrolled {vp.manager_id}: {len(calls)} calls, {vp.seconds:.0f} s of speech, model {vp.model}")
+
+
 @app.command()
 @exit_on_error
 def generate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write (a directory with --audio)")],
     n: Annotated[int, typer.Option("--n", min=1, help="number of calls")] = 100,
     seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same calls)")] = 0,
     asr_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="share rendered as raw ASR text")] = 1 / 3,
+    audio: Annotated[bool, typer.Option("--audio", help="also speak the calls: WAV + RTTM + reference JSON")] = False,
+    source: Annotated[
+        list[Path] | None, typer.Option("--from", help="labelled calls to speak instead of generated ones")
+    ] = None,
+    stereo: Annotated[bool, typer.Option(help="agent on channel 0, client on channel 1")] = False,
+    telephone: Annotated[bool, typer.Option(help="8 kHz μ-law with line noise (else 16 kHz PCM)")] = True,
 ) -> None:
-    """Generate labelled synthetic sales calls (bootstrapping data for training and tests)."""
-    from callqa.dataset import write_labelled_calls
+    """Generate labelled synthetic sales calls, as text or as audio with exact ground truth."""
+    from callqa.dataset import read_labelled_many, write_labelled_calls
     from callqa.synthetic import generate_calls
 
-    calls = generate_calls(n, seed, asr_share=asr_share)
-    write_labelled_calls(out, calls)
-    err.print(f"wrote {len(calls)} calls to {out}")
+    if source:
+        calls = read_labelled_many(source)[:n]
+    else:
+        # audio reads punctuated text more naturally; raw-ASR text is for text models
+        calls = generate_calls(n, seed, asr_share=0.0 if audio else asr_share)
+    if not audio:
+        write_labelled_calls(out, calls)
+        err.print(f"wrote {len(calls)} calls to {out}")
+        return
+    from callqa.speech.synth import render_dataset
+
+    write_labelled_calls(out / "calls.jsonl", calls)
+    paths = render_dataset(calls, out, seed=seed, stereo=stereo, telephone=telephone, progress=True)
+    err.print(f"wrote {len(paths)} recordings (.wav, .rttm, .json) to {out}")
 
 
 def _register_plugins() -> None:

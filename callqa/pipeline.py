@@ -6,11 +6,12 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from callqa.dataset import read_calls
-from callqa.schemas import Answer, Call, CallMetrics, CallResult, Questionnaire
+from callqa.schemas import Answer, AudioInfo, Call, CallMetrics, CallResult, Questionnaire
 from callqa.settings import Settings, get_settings
 from callqa.text.lexicon import Lexicon, load_lexicon
 from callqa.understanding.answers import AnswerExtractor, ZeroShotAnswerExtractor
@@ -134,3 +135,76 @@ def analyze_file(path: str | Path, questionnaire: Questionnaire) -> list[CallRes
     calls = read_calls(path)
     pipeline = build_text_pipeline(questionnaire)
     return list(pipeline.analyze_many(calls))
+
+
+AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".ogg", ".opus", ".oga", ".flac"})
+
+
+class CallAnalyzer:
+    """Transcripts and recordings in, ``CallResult``s out; speech models load on the first recording."""
+
+    def __init__(self, questionnaire: Questionnaire, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.questionnaire = questionnaire
+        self.text = build_text_pipeline(questionnaire, settings=self.settings)
+        self._speech = None
+
+    @property
+    def speech(self):
+        if self._speech is None:
+            from callqa.speech.pipeline import build_speech_pipeline
+
+            zero_shot = next(s for s in self.text.stages if isinstance(s, MeasureText)).topics
+            self._speech = build_speech_pipeline(self.settings, asking_score=zero_shot.asking_score)
+        return self._speech
+
+    def transcript(self, call: Call) -> CallResult:
+        return self.text.analyze(call)
+
+    def audio(
+        self,
+        source: str | Path | bytes,
+        *,
+        call_id: str | None = None,
+        started_at: datetime | None = None,
+        manager_id: str | None = None,
+        agent_channel: int | None = None,
+    ) -> CallResult:
+        """Analyse a recording: speech stages, then the text stages on the timed transcript."""
+        return self.audio_detailed(
+            source, call_id=call_id, started_at=started_at, manager_id=manager_id, agent_channel=agent_channel
+        )[0]
+
+    def audio_detailed(
+        self,
+        source: str | Path | bytes,
+        *,
+        call_id: str | None = None,
+        started_at: datetime | None = None,
+        manager_id: str | None = None,
+        agent_channel: int | None = None,
+    ):
+        """``audio`` plus the speech stages' own output (diarization segments), for evaluation."""
+        from callqa.speech.audio import load_audio
+
+        sp = self.settings.speech
+        name = None if isinstance(source, bytes) else str(source)
+        audio = load_audio(source, max_seconds=sp.max_audio_seconds, silence_dbfs=sp.silence_dbfs, name=name)
+        call_id = call_id or (Path(source).stem if name else "call")
+        speech = self.speech.run(
+            audio, call_id=call_id, started_at=started_at, manager_id=manager_id, agent_channel=agent_channel
+        )
+        result = self.text.analyze(speech.call)
+        result.audio = AudioInfo(
+            duration=round(audio.duration, 3),
+            channels=audio.channels,
+            source_rate=audio.source_rate,
+            source_format=audio.source_format,
+            separate_channels=speech.separate_channels,
+            diarizer=None if speech.separate_channels else self.speech.diarizer.name,
+            asr=self.speech.transcriber.name,
+            roles_method=speech.roles.method,
+            roles_score=speech.roles.score,
+            stage_seconds={k: round(v, 3) for k, v in speech.timings.items()},
+        )
+        return result, speech

@@ -167,6 +167,27 @@ class Answer(_Strict):
     evidence: str = Field(description="the quote around the answer, for a person to verify it")
 
 
+class TimingMetrics(_Strict):
+    """Metrics that need turn times (from audio): talk/listen, monologues, interruptions, pauses."""
+
+    duration: float = Field(description="seconds from the first word to the last")
+    agent_talk_seconds: float
+    client_talk_seconds: float
+    agent_talk_share: float = Field(ge=0, le=1, description="agent's share of all talk time (talk/listen ratio)")
+    client_talk_share: float = Field(ge=0, le=1)
+    agent_longest_monologue: float = Field(description="seconds the agent spoke without the client breaking in")
+    client_longest_monologue: float
+    interruptions: int = Field(description="agent turns that start while the client is still speaking")
+    overlap_count: int
+    overlap_seconds: float
+    pause_count: int = Field(description="silences of a second or more")
+    longest_pause: float
+    silence_share: float = Field(ge=0, le=1)
+    agent_words_per_minute: float
+    client_words_per_minute: float
+    speaker_switches_per_minute: float = Field(description="interactivity")
+
+
 class CallMetrics(_Strict):
     """Conversation metrics computed from the turns (text-only; timing metrics need audio)."""
 
@@ -184,6 +205,22 @@ class CallMetrics(_Strict):
     bad_words: dict[str, int]
     topics_covered: list[str] = Field(description="questionnaire questions the agent asked")
     topics_missing: list[str]
+    timing: TimingMetrics | None = Field(default=None, description="only when the turns are timed (audio)")
+
+
+class AudioInfo(_Strict):
+    """How a recording was turned into the transcript."""
+
+    duration: float
+    channels: int
+    source_rate: int
+    source_format: str
+    separate_channels: bool = Field(description="one speaker per channel (stereo telephony)")
+    diarizer: str | None = Field(description="None when the channels were the speakers")
+    asr: str
+    roles_method: str = Field(description="channel_map | voiceprint | text")
+    roles_score: float | None = None
+    stage_seconds: dict[str, float]
 
 
 class CallResult(_Strict):
@@ -197,6 +234,7 @@ class CallResult(_Strict):
     answers: list[Answer]
     metrics: CallMetrics
     model: str = Field(description="the answer model that produced the answers")
+    audio: AudioInfo | None = None
 
     def answer_for(self, question_id: str) -> Answer | None:
         return next((a for a in self.answers if a.question_id == question_id), None)

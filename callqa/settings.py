@@ -5,11 +5,38 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
+from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RESOURCES = Path(__file__).parent / "resources"
 NOISY_LOGGERS = ("pymorphy3", "matplotlib", "natasha", "navec", "urllib3", "filelock")
+
+
+class SpeechSettings(BaseModel):
+    """Speech stages: limits, VAD, diarization and ASR models (paths; nothing is downloaded)."""
+
+    max_audio_seconds: float = 7200.0
+    silence_dbfs: float = -50.0
+    vad_threshold: float = 0.5
+    vad_min_speech_ms: int = 250
+    vad_min_silence_ms: int = 300
+    vad_speech_pad_ms: int = 60
+    num_speakers: int | None = 2
+    """Known number of speakers; None estimates it."""
+    diarizer: Literal["clustering", "sortformer"] = "clustering"
+    asr: Literal["faster-whisper", "nemo"] = "faster-whisper"
+    models_dir: Path | None = None
+    """Where ``callqa speech build-models`` writes and stages read models (default: HOME/models)."""
+    speaker_model: Path | None = None
+    """TitaNet speaker model (.nemo) for clustering diarization and voiceprints."""
+    sortformer_model: Path | None = None
+    nemo_asr_model: Path | None = None
+    whisper_model: Path | None = None
+    """A CTranslate2 Whisper directory; default: the Whisper base that PyPI packages ship."""
+    window_seconds: float = 600.0
+    """Long recordings are diarized and transcribed in windows of this length."""
 
 
 class Settings(BaseSettings):
@@ -28,6 +55,12 @@ class Settings(BaseSettings):
     """Glob patterns of the hand-written labelled calls used by ``callqa demo``."""
 
     log_level: str = "INFO"
+
+    speech: SpeechSettings = SpeechSettings()
+
+    @property
+    def models_dir(self) -> Path:
+        return self.speech.models_dir or self.home / "models"
 
 
 @lru_cache(maxsize=1)

@@ -103,8 +103,36 @@ def bench_command(
     run_text_bench(patterns, repeat, out, Console())
 
 
+def evaluate_speech_command(
+    data: Annotated[Path, typer.Option("--data", "-d", help="directory of recordings with .rttm (and .json) truth")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+    report_dir: Annotated[Path | None, typer.Option(help="write speech_report.md here")] = None,
+    channel_map: Annotated[bool, typer.Option(help="use the stereo channel map from the .json truth")] = True,
+    limit: Annotated[int | None, typer.Option(min=1, help="only the first N recordings")] = None,
+) -> None:
+    """Score diarization (DER, JER) and ASR (WER, CER), roles and speed on recordings with truth."""
+    from callqa.pipeline import CallAnalyzer
+    from evaluation.speech import evaluate_speech, find_samples, write_speech_report
+
+    samples = find_samples(data, use_channel_map=channel_map)[:limit]
+    evaluation = evaluate_speech(samples, CallAnalyzer(load_questionnaire()), progress=not as_json)
+    if report_dir is not None:
+        err.print(f"report: {write_speech_report(evaluation, data, report_dir)}")
+    if as_json:
+        dump_json(evaluation.model_dump(mode="json"))
+        return
+    e = evaluation
+    Console().print(
+        f"{e.n_calls} recordings, {e.audio_seconds:.0f} s: DER {e.der:.3f} (no collar {e.der_no_collar:.3f}), "
+        f"JER {e.jer:.3f}, WER {e.wer if e.wer is None else round(e.wer, 3)}, "
+        f"CER {e.cer if e.cer is None else round(e.cer, 3)}, roles {e.role_accuracy}, "
+        f"{1 / e.real_time_factor if e.real_time_factor else 0:.1f}× real time"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the evaluation commands to the core CLI (entry point ``callqa.commands``)."""
     app.command("evaluate")(exit_on_error(evaluate_command))
     app.command("demo")(exit_on_error(demo_command))
     app.command("bench")(exit_on_error(bench_command))
+    app.command("evaluate-speech")(exit_on_error(evaluate_speech_command))

@@ -559,6 +559,11 @@ class ZeroShotAnswerExtractor:
             return number_value(span_tokens), None, None
         return None, None, None
 
+    def asking_score(self, text: str) -> float:
+        """How strongly ``text``, said by the agent, asks any question of the questionnaire."""
+        doc = CallDocument.build(Call(call_id="asking", turns=[Turn(speaker=Speaker.AGENT, text=text)]), self.lexicon)
+        return max(self.ask_scores(doc).get(0, [0.0]), default=0.0)
+
     @cached_property
     def question_ids(self) -> list[str]:
         return [p.question.id for p in self.profiles]

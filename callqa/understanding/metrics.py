@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from callqa.schemas import CallMetrics, Speaker
 from callqa.text.lexicon import Lexicon
 from callqa.understanding.document import CallDocument, TurnDoc
+from callqa.understanding.timing import timing_metrics
 
 # "что" is left out: more often a conjunction ("извините, что беспокою") than a question
 _INTERROGATIVES = frozenset({"кто", "кого", "кому", "когда", "где", "куда", "сколько", "какой", "какая",
@@ -74,4 +75,5 @@ def text_metrics(
         bad_words=dict(count_phrases(agent_text, lexicon.bad_words)),
         topics_covered=covered,
         topics_missing=[q for q in question_ids if q not in covered],
+        timing=timing_metrics(doc.call.turns),
     )

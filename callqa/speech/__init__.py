@@ -1,0 +1,1 @@
+"""Speech: audio in, a diarized, word-timed transcript (a ``Call``) out."""
