@@ -130,9 +130,20 @@ def evaluate_speech_command(
     )
 
 
+def bench_speech_command(
+    minutes: Annotated[list[float] | None, typer.Option("--minutes", help="call lengths (repeatable)")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
+) -> None:
+    """Real-time factor per speech stage and peak memory for 1-, 5- and 20-minute calls."""
+    from evaluation.bench_speech import run_speech_bench
+
+    run_speech_bench(minutes or [1.0, 5.0, 20.0], out, Console())
+
+
 def register(app: typer.Typer) -> None:
     """Add the evaluation commands to the core CLI (entry point ``callqa.commands``)."""
     app.command("evaluate")(exit_on_error(evaluate_command))
     app.command("demo")(exit_on_error(demo_command))
     app.command("bench")(exit_on_error(bench_command))
     app.command("evaluate-speech")(exit_on_error(evaluate_speech_command))
+    app.command("bench-speech")(exit_on_error(bench_speech_command))
