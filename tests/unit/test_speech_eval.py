@@ -29,7 +29,7 @@ class TruthAnalyzer:
         swap = {"AGENT": "CLIENT", "CLIENT": "AGENT"}
         swapped = [bool(self.swap_every) and k % self.swap_every == 0 for k in range(len(ref))]
         segs = [
-            SpeakerSegment(s.start, s.end, "x" + (swap[s.speaker] if w else s.speaker)) for s, w in zip(ref, swapped)
+            SpeakerSegment(s.start, s.end, "x" + (swap[s.speaker] if w else s.speaker)) for s, w in zip(ref, swapped, strict=True)
         ]
         hyp_turns = [Turn(speaker=Speaker(t.speaker), text=t.text, start=t.start, end=t.end) for t in turns]
         metrics = CallMetrics(agent_turns=0, client_turns=0, agent_words=0, client_words=0, agent_word_share=0,
