@@ -27,10 +27,10 @@ class TruthAnalyzer:
         ref = read_rttm(path.with_suffix(".rttm"))[call_id]
         call, turns, meta = read_reference(path.with_suffix(".json"))
         swap = {"AGENT": "CLIENT", "CLIENT": "AGENT"}
-        swapped = [bool(self.swap_every) and k % self.swap_every == 0 for k in range(len(ref))]
-        segs = [
-            SpeakerSegment(s.start, s.end, "x" + (swap[s.speaker] if w else s.speaker)) for s, w in zip(ref, swapped, strict=True)
+        labels = [
+            swap[s.speaker] if self.swap_every and k % self.swap_every == 0 else s.speaker for k, s in enumerate(ref)
         ]
+        segs = [SpeakerSegment(s.start, s.end, "x" + label) for s, label in zip(ref, labels, strict=True)]
         hyp_turns = [Turn(speaker=Speaker(t.speaker), text=t.text, start=t.start, end=t.end) for t in turns]
         metrics = CallMetrics(agent_turns=0, client_turns=0, agent_words=0, client_words=0, agent_word_share=0,
                               agent_questions=0, agent_question_rate=0, filler_words={}, filler_word_rate=0,
