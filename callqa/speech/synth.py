@@ -13,29 +13,33 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import random
 import re
 import shutil
 import subprocess
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 import soxr
 from rich.progress import Progress
-from scipy.signal import butter, sosfilt
+from scipy.signal import butter, lfilter, sosfiltfilt
 
-from callqa.errors import ConfigError
+from callqa.errors import BadInput, ConfigError
 from callqa.schemas import LabelledCall, Speaker
+from callqa.speech.audio import TARGET_RATE, write_wav
 from callqa.speech.segments import SpeakerSegment, write_rttm
 
-RATE = 16_000
+logger = logging.getLogger(__name__)
+
+RATE = TARGET_RATE
 PHONE_RATE = 8_000
-ESPEAK_RATE = 22_050
 MALE = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
 FEMALE = ("f1", "f2", "f3", "f4", "f5")
 PITCHES = (35, 50, 65)
@@ -43,25 +47,49 @@ RATES = (145, 165, 185)
 PAUSE = (0.15, 1.0)  # seconds between turns
 INTERRUPTION = (0.3, 0.8)  # how far the interrupting turn starts before the previous one ends
 SHORT_OVERLAP = (0.1, 0.4)
+MIN_LEAD = 0.3  # an overlapping turn still starts this long after the one it overlaps
 EDGE_SILENCE = (0.3, 0.8)
 INNER_PAUSE = 0.3  # a silence this long inside a turn splits its RTTM segment
+SPEAKER_LEVEL_DB = (-4.0, 4.0)  # the client's level relative to the agent's, per call
 TELEPHONE_SNR = (18.0, 30.0)
 PLAIN_SNR = (35.0, 45.0)
+TELEPHONE_BAND = (300.0, 3400.0)
 PEAK = 0.9
-MU = 255.0
+CACHE_SIZE = 1024  # utterances; a few hundred MB at most, enough for the stock phrases of a dataset
+_SILENCE_DBFS = -60.0  # espeak's own silence is digital zero, so anything above this is speech
+_FRAME = RATE // 100  # 10 ms
+_INTERRUPTED = re.compile(r"(?:[—–]|\s-)\s*$")
+_ROLES = (Speaker.AGENT.value, Speaker.CLIENT.value)
+# J. O. Smith's pinking filter (1/f within ±0.05 dB): O(n), where an FFT of an awkward length is slow
+_PINK = ([0.049922035, -0.095993537, 0.050612699, -0.004408786], [1.0, -2.494956002, 2.017265875, -0.522189400])
 
 
 @dataclass(frozen=True)
 class Voice:
-    """One synthetic speaker."""
+    """One synthetic speaker: an espeak variant at a pitch and a speaking rate."""
 
     variant: str
     pitch: int
     rate: int
 
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", self.variant):
+            raise BadInput(f"espeak variant {self.variant!r} is not a variant name like 'm3' or 'f2'")
+        if not 0 <= self.pitch <= 99 or not 80 <= self.rate <= 450:
+            raise BadInput(f"voice pitch must be 0..99 and rate 80..450 wpm, got {self.pitch} and {self.rate}")
+
     @property
     def key(self) -> str:
+        """Stable id, e.g. ``ru+m3-p45-s160``; the speaker label in training data."""
         return f"ru+{self.variant}-p{self.pitch}-s{self.rate}"
+
+    @classmethod
+    def from_key(cls, key: str) -> Voice:
+        """The voice a ``key`` names (the inverse of ``Voice.key``)."""
+        m = re.fullmatch(r"ru\+(\w+)-p(\d+)-s(\d+)", key)
+        if m is None:
+            raise BadInput(f"{key!r} is not a voice key like 'ru+m3-p45-s160'")
+        return cls(m[1], int(m[2]), int(m[3]))
 
 
 def voice_pool() -> list[Voice]:
@@ -70,19 +98,22 @@ def voice_pool() -> list[Voice]:
 
 
 def pick_voices(rng: random.Random, n: int = 2) -> list[Voice]:
-    """``n`` voices with pairwise different variants (so two speakers never sound alike)."""
-    variants = rng.sample((*MALE, *FEMALE), n)
-    return [Voice(v, rng.choice(PITCHES), rng.choice(RATES)) for v in variants]
+    """``n`` voices with pairwise different variants, so two speakers never sound alike."""
+    variants = (*MALE, *FEMALE)
+    if not 1 <= n <= len(variants):
+        raise BadInput(f"can pick 1..{len(variants)} voices with different variants, asked for {n}")
+    return [Voice(v, rng.choice(PITCHES), rng.choice(RATES)) for v in rng.sample(variants, n)]
 
 
 def _speakable(text: str) -> str:
-    """Text as espeak should read it: quotes and dashes would be read aloud or mangle prosody."""
-    text = re.sub(r"[«»\"“”„]", "", text)
-    text = re.sub(r"\s*[—–]\s*", ", ", text).replace("…", ", ")
-    text = re.sub(r"\s+", " ", text).strip(" ,")
-    return text or "э"
+    """Text as espeak should read it: quotes, dashes and markup symbols are read aloud or mangle prosody."""
+    text = re.sub(r"[«»\"“”„*_#\[\]{}<>|~^`\\]", "", text)
+    text = re.sub(r"\s*[—–]\s*|\s+-\s+|\s*(?:…|\.\.\.)\s*", ", ", text)
+    text = re.sub(r"\s+", " ", text).strip(" ,-")
+    return text if re.search(r"\w", text) else ""
 
 
+@lru_cache(maxsize=1)
 def _espeak() -> str:
     path = shutil.which("espeak-ng")
     if path is None:
@@ -90,56 +121,52 @@ def _espeak() -> str:
     return path
 
 
-def _trim(x: np.ndarray, floor_db: float = -45.0) -> np.ndarray:
-    frame = RATE // 100
-    n = len(x) // frame
-    if n == 0:
-        return x
-    energy = 20 * np.log10(np.sqrt((x[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) + 1e-9)
-    active = np.flatnonzero(energy > energy.max() + floor_db)
-    if not len(active):
-        return x
-    return x[active[0] * frame : (active[-1] + 1) * frame]
+def _frame_dbfs(x: np.ndarray) -> np.ndarray:
+    """Loudness of each 10 ms frame; a trailing partial frame counts as a frame."""
+    n = -(-len(x) // _FRAME)
+    padded = np.zeros(n * _FRAME, dtype=np.float32)
+    padded[: len(x)] = x
+    return 20 * np.log10(np.sqrt((padded.reshape(n, _FRAME) ** 2).mean(axis=1)) + 1e-12)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=CACHE_SIZE)
 def render_utterance(text: str, voice: Voice) -> np.ndarray:
-    """``text`` spoken by ``voice``: float32 mono 16 kHz, edge silence trimmed (cached)."""
-    out = subprocess.run(
-        [_espeak(), "-v", f"ru+{voice.variant}", "-p", str(voice.pitch), "-s", str(voice.rate), "--stdout",
-         _speakable(text)],
-        capture_output=True,
-        check=True,
-    )  # fmt: skip
-    wav, rate = sf.read(io.BytesIO(out.stdout), dtype="float32")
-    if wav.ndim == 2:
-        wav = wav.mean(axis=1)
-    audio = _trim(soxr.resample(wav, rate, RATE).astype(np.float32))
+    """``text`` spoken by ``voice``: float32 mono 16 kHz, edge silence trimmed (cached, read-only)."""
+    speakable = _speakable(text)
+    if not speakable:  # nothing to say ("—", "…"): the turn is silent
+        empty = np.zeros(0, dtype=np.float32)
+        empty.setflags(write=False)
+        return empty
+    # "--" ends the options: a turn starting with "-" would otherwise be taken for one
+    args = [_espeak(), "-v", f"ru+{voice.variant}", "-p", str(voice.pitch), "-s", str(voice.rate), "--stdout"]
+    try:
+        out = subprocess.run([*args, "--", speakable], capture_output=True, check=True)
+    except subprocess.CalledProcessError as exc:
+        raise ConfigError(f"espeak-ng failed for voice {voice.key}: {exc.stderr.decode(errors='replace')}") from exc
+    wav, rate = sf.read(io.BytesIO(out.stdout), dtype="float32", always_2d=True)
+    audio = soxr.resample(wav.mean(axis=1), rate, RATE).astype(np.float32)
+    active = np.flatnonzero(_frame_dbfs(audio) > _SILENCE_DBFS)
+    audio = audio[active[0] * _FRAME : (active[-1] + 1) * _FRAME] if len(active) else audio[:0]
+    audio = np.ascontiguousarray(audio)
     audio.setflags(write=False)  # shared through the cache
     return audio
 
 
 def _speech_regions(x: np.ndarray) -> list[tuple[int, int]]:
-    """Sample ranges of speech inside one utterance (pauses of INNER_PAUSE or more split them)."""
-    frame = RATE // 100
-    n = len(x) // frame
-    if n == 0:
-        return [(0, len(x))]
-    energy = 20 * np.log10(np.sqrt((x[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) + 1e-9)
-    active = energy > energy.max() - 40
+    """Sample ranges of speech inside one utterance; silences of ``INNER_PAUSE`` or more split them."""
     regions: list[list[int]] = []
-    gap_frames = int(INNER_PAUSE * 100)
-    for i in np.flatnonzero(active):
-        if regions and i - regions[-1][1] <= gap_frames:
+    gap = int(INNER_PAUSE * 100)
+    for i in np.flatnonzero(_frame_dbfs(x) > _SILENCE_DBFS):
+        if regions and i - regions[-1][1] < gap:
             regions[-1][1] = i + 1
         else:
             regions.append([i, i + 1])
-    return [(a * frame, min(len(x), b * frame)) for a, b in regions] or [(0, len(x))]
+    return [(int(a) * _FRAME, min(len(x), int(b) * _FRAME)) for a, b in regions]
 
 
 @dataclass
 class RefTurn:
-    """Ground truth for one turn."""
+    """Ground truth for one turn: who said what, when (seconds in the rendered call)."""
 
     turn: int
     speaker: str
@@ -150,19 +177,25 @@ class RefTurn:
 
 @dataclass
 class SynthCall:
+    """A rendered call: the audio and the exact truth of who said what, when."""
+
     call: LabelledCall
-    audio: np.ndarray  # float32 (channels, n)
+    audio: np.ndarray  # float32 (channels, n): exactly the samples the WAV decodes to
     sample_rate: int
     stereo: bool
     telephone: bool
     voices: dict[str, Voice]
     turns: list[RefTurn]
-    speech: list[SpeakerSegment]  # speech inside turns, split at inner pauses
+    speech: list[SpeakerSegment] = field(default_factory=list)  # speech inside turns, split at inner pauses
+    snr_db: float | None = None
+    noise: str = "white"
 
     @property
     def segments(self) -> list[SpeakerSegment]:
-        """RTTM truth (AGENT/CLIENT), overlaps kept."""
-        return self.speech
+        """RTTM truth (AGENT/CLIENT), overlaps kept; the turns themselves when no finer speech is known."""
+        if self.speech:
+            return list(self.speech)
+        return [SpeakerSegment(t.start, t.end, t.speaker) for t in self.turns if t.end > t.start]
 
     @property
     def duration(self) -> float:
@@ -171,27 +204,101 @@ class SynthCall:
 
 @dataclass
 class SynthPaths:
+    """Where one rendered call was written."""
+
     wav: Path
     rttm: Path
     json: Path
 
 
+@dataclass
+class _Placed:
+    role: str
+    begin: int  # sample at 16 kHz
+    audio: np.ndarray
+
+
 def _call_rng(seed: int, call_id: str) -> random.Random:
+    """A call's own random stream: the same for a call whatever else is rendered, and in whatever order."""
     return random.Random(int(hashlib.sha256(f"{seed}:{call_id}".encode()).hexdigest()[:16], 16))
 
 
-def _mu_law(x: np.ndarray) -> np.ndarray:
-    """8-bit μ-law quantisation, as a telephone line does it (returns the decoded signal)."""
-    y = np.sign(x) * np.log1p(MU * np.abs(np.clip(x, -1, 1))) / np.log1p(MU)
-    y = np.round((y + 1) / 2 * 255) / 255 * 2 - 1
-    return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(MU)) / MU).astype(np.float32)
+def _role(speaker: Speaker) -> str:
+    return Speaker.AGENT.value if speaker == Speaker.AGENT else Speaker.CLIENT.value
 
 
-def _add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    active = np.abs(x) > 1e-3
-    power = float((x[active] ** 2).mean()) if active.any() else 1e-6
-    noise = rng.standard_normal(x.shape).astype(np.float32) * np.sqrt(power / 10 ** (snr_db / 10))
-    return x + noise
+def _layout(call: LabelledCall, voices: dict[str, Voice], rng: random.Random, overlap_share: float) -> list[_Placed]:
+    """Place every turn on the timeline: pauses, interruptions and short overlaps at speaker changes."""
+    placed: list[_Placed] = []
+    last_end = dict.fromkeys(_ROLES, float("-inf"))
+    prev: tuple[str, float, float] | None = None  # role, start, end of the previous turn
+    for k, turn in enumerate(call.turns):
+        role = _role(turn.speaker)
+        audio = render_utterance(turn.text, voices[role])
+        if prev is None:
+            start = rng.uniform(*EDGE_SILENCE)
+        else:
+            prev_role, prev_start, prev_end = prev
+            start = prev_end + rng.uniform(*PAUSE)
+            if prev_role != role and prev_end > prev_start:
+                if _INTERRUPTED.search(call.turns[k - 1].text):
+                    start = prev_end - rng.uniform(*INTERRUPTION)
+                elif rng.random() < overlap_share:
+                    start = prev_end - rng.uniform(*SHORT_OVERLAP)
+                start = max(start, prev_start + MIN_LEAD)
+            # one voice never overlaps itself, even after the other cut in briefly
+            start = max(start, last_end[role] + PAUSE[0])
+        begin = round(start * RATE)
+        placed.append(_Placed(role, begin, audio))
+        prev = (role, begin / RATE, (begin + len(audio)) / RATE)
+        if len(audio):
+            last_end[role] = prev[2]
+    return placed
+
+
+def _noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
+    """Unit-power white or pink (1/f) noise."""
+    noise = rng.standard_normal(n)
+    if colour == "pink":
+        noise = lfilter(*_PINK, noise)
+    return (noise / (noise.std() + 1e-12)).astype(np.float32)
+
+
+def _add_noise(rows: np.ndarray, masks: np.ndarray, snr_db: float, colour: str, rng: np.random.Generator) -> np.ndarray:
+    """Noise on every channel at ``snr_db`` below that channel's speech power (measured where it speaks)."""
+    out = np.empty_like(rows)
+    for c, (row, mask) in enumerate(zip(rows, masks, strict=True)):
+        power = float((row[mask] ** 2).mean()) if mask.any() else float((row**2).mean()) + 1e-8
+        out[c] = row + _noise(len(row), colour, rng) * np.float32(np.sqrt(power / 10 ** (snr_db / 10)))
+    return out
+
+
+def _codec(signal: np.ndarray, rate: int, subtype: str) -> np.ndarray:
+    """The samples as the WAV will hold them (μ-law or 16-bit), so memory and file agree exactly."""
+    buf = io.BytesIO()
+    sf.write(buf, signal.T, rate, format="WAV", subtype=subtype)
+    buf.seek(0)
+    decoded, _ = sf.read(buf, dtype="float32", always_2d=True)
+    return np.ascontiguousarray(decoded.T)
+
+
+def _through_the_line(
+    signal: np.ndarray, active: np.ndarray, *, telephone: bool, snr_db: float, colour: str, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """Clean 16 kHz speech as recorded: telephone band, 8 kHz and μ-law, or 16 kHz PCM; noise either way."""
+    if telephone:
+        # zero-phase band-pass: a causal filter would shift the speech against the truth by its group delay
+        band = butter(4, TELEPHONE_BAND, btype="bandpass", fs=RATE, output="sos")
+        narrow = sosfiltfilt(band, signal, axis=-1).astype(np.float32)
+        n = signal.shape[1]
+        signal = np.stack([soxr.resample(row, RATE, PHONE_RATE, quality="HQ") for row in narrow])
+        active = active[:, np.minimum(np.arange(signal.shape[1]) * (RATE // PHONE_RATE), n - 1)]
+        rate, subtype = PHONE_RATE, "ULAW"
+    else:
+        rate, subtype = RATE, "PCM_16"
+    signal = _add_noise(signal, active, snr_db, colour, rng)
+    signal *= np.float32(PEAK / max(float(np.abs(signal).max()), 1e-6))  # one gain: keeps the speakers' balance
+    return _codec(signal, rate, subtype), rate
 
 
 def render_call(
@@ -203,80 +310,85 @@ def render_call(
     snr_db: float | None = None,
     overlap_share: float = 0.15,
 ) -> SynthCall:
-    """Speak a labelled call; the result carries the exact truth of who spoke when."""
+    """Speak a labelled call; the result carries the exact truth of who spoke when.
+
+    ``seed`` and the call id fix voices, timing and noise; ``snr_db`` defaults to a random
+    18–30 dB (telephone) or 35–45 dB (plain); ``overlap_share`` is the chance that a speaker
+    change without an interruption in the text still overlaps briefly.
+    """
+    if not 0.0 <= overlap_share <= 1.0:
+        raise BadInput(f"overlap_share must be within 0..1, got {overlap_share}")
     rng = _call_rng(seed, call.call_id)
-    agent, client = pick_voices(rng, 2)
-    voices = {Speaker.AGENT.value: agent, Speaker.CLIENT.value: client}
-    placed: list[tuple[str, int, np.ndarray]] = []  # role, start sample, audio
-    ref: list[RefTurn] = []
-    cursor = rng.uniform(*EDGE_SILENCE)
-    prev: RefTurn | None = None
-    for k, turn in enumerate(call.turns):
-        role = Speaker.AGENT.value if turn.speaker == Speaker.AGENT else Speaker.CLIENT.value
-        audio = render_utterance(turn.text, voices[role])
-        start = cursor if prev is None else prev.end + rng.uniform(*PAUSE)
-        if prev is not None and prev.speaker != role:
-            if re.search(r"(—|\s-)\s*$", call.turns[k - 1].text):
-                start = prev.end - rng.uniform(*INTERRUPTION)
-            elif rng.random() < overlap_share:
-                start = prev.end - rng.uniform(*SHORT_OVERLAP)
-            start = max(start, prev.start + 0.3)
-        begin = round(start * RATE)
-        placed.append((role, begin, audio))
-        prev = RefTurn(k, role, begin / RATE, (begin + len(audio)) / RATE, turn.text)
-        ref.append(prev)
-    total = max(b + len(a) for _, b, a in placed) + round(rng.uniform(*EDGE_SILENCE) * RATE)
-    tracks = {role: np.zeros(total, dtype=np.float32) for role in voices}
+    voices = dict(zip(_ROLES, pick_voices(rng, 2), strict=True))
+    placed = _layout(call, voices, rng, overlap_share)
+    total = max(p.begin + len(p.audio) for p in placed) + round(rng.uniform(*EDGE_SILENCE) * RATE)
+
+    tracks = {role: np.zeros(total, dtype=np.float32) for role in _ROLES}
+    masks = {role: np.zeros(total, dtype=bool) for role in _ROLES}
     speech: list[SpeakerSegment] = []
-    for role, begin, audio in placed:
-        tracks[role][begin : begin + len(audio)] += audio
-        speech += [SpeakerSegment((begin + a) / RATE, (begin + b) / RATE, role) for a, b in _speech_regions(audio)]
-    signal = (
-        np.stack([tracks[Speaker.AGENT.value], tracks[Speaker.CLIENT.value]])
-        if stereo
-        else (tracks[Speaker.AGENT.value] + tracks[Speaker.CLIENT.value])[None, :]
-    )
-    signal *= PEAK / max(float(np.abs(signal).max()), 1e-6)
-    noise_rng = np.random.default_rng(rng.getrandbits(32))
+    for p in placed:
+        tracks[p.role][p.begin : p.begin + len(p.audio)] += p.audio
+        for a, b in _speech_regions(p.audio):
+            masks[p.role][p.begin + a : p.begin + b] = True
+            speech.append(SpeakerSegment((p.begin + a) / RATE, (p.begin + b) / RATE, p.role))
+    # espeak variants differ in loudness; level them, then let the client sit a few dB off as on a real line
+    levels = {Speaker.AGENT.value: 0.0, Speaker.CLIENT.value: rng.uniform(*SPEAKER_LEVEL_DB)}
+    for role in _ROLES:
+        if masks[role].any():
+            rms = float(np.sqrt((tracks[role][masks[role]] ** 2).mean()))
+            tracks[role] *= np.float32(10 ** (levels[role] / 20) * 0.1 / max(rms, 1e-6))
+
+    agent, client = tracks[Speaker.AGENT.value], tracks[Speaker.CLIENT.value]
+    agent_mask, client_mask = masks[Speaker.AGENT.value], masks[Speaker.CLIENT.value]
+    signal = np.stack([agent, client]) if stereo else (agent + client)[None, :]
+    active = np.stack([agent_mask, client_mask]) if stereo else (agent_mask | client_mask)[None, :]
     snr = snr_db if snr_db is not None else rng.uniform(*(TELEPHONE_SNR if telephone else PLAIN_SNR))
-    if telephone:
-        band = butter(4, [300, 3400], btype="bandpass", fs=RATE, output="sos")
-        rows = [soxr.resample(sosfilt(band, ch).astype(np.float32), RATE, PHONE_RATE) for ch in signal]
-        rows = [_mu_law(np.clip(_add_noise(r, snr, noise_rng), -1, 1)) for r in rows]
-        signal, rate = np.stack(rows).astype(np.float32), PHONE_RATE
-    else:
-        signal, rate = np.clip(_add_noise(signal, snr, noise_rng), -1, 1).astype(np.float32), RATE
+    colour = rng.choice(("white", "pink"))
+    audio, rate = _through_the_line(
+        signal, active, telephone=telephone, snr_db=snr, colour=colour, rng=np.random.default_rng(rng.getrandbits(64))
+    )
+
+    turns = [
+        RefTurn(k, p.role, p.begin / RATE, (p.begin + len(p.audio)) / RATE, t.text)
+        for k, (t, p) in enumerate(zip(call.turns, placed, strict=True))
+    ]
     timed = call.model_copy(
         update={
             "turns": [
-                t.model_copy(update={"start": round(r.start, 3), "end": round(r.end, 3)})
-                for t, r in zip(call.turns, ref, strict=True)
+                t.model_copy(update={"start": r.start, "end": r.end}) for t, r in zip(call.turns, turns, strict=True)
             ]
         }
     )
-    return SynthCall(timed, signal, rate, stereo, telephone, voices, ref, speech)
+    speech.sort(key=lambda s: (s.start, s.speaker))
+    logger.debug(
+        "rendered call",
+        extra={"call_id": call.call_id, "seconds": audio.shape[1] / rate, "turns": len(turns), "snr_db": snr},
+    )
+    return SynthCall(timed, audio, rate, stereo, telephone, voices, turns, speech, round(snr, 2), colour)
 
 
 def write_synth_call(synth: SynthCall, out_dir: Path) -> SynthPaths:
     """``<id>.wav`` (μ-law 8 kHz or PCM 16 kHz), ``<id>.rttm`` and ``<id>.json`` (the reference)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     uri = synth.call.call_id
-    wav = out_dir / f"{uri}.wav"
-    sf.write(wav, synth.audio.T, synth.sample_rate, subtype="ULAW" if synth.telephone else "PCM_16")
+    if Path(uri).name != uri or uri in (".", "..") or re.search(r"\s", uri):
+        raise BadInput(f"call id {uri!r} cannot name files and an RTTM recording (no slashes or spaces)")
+    wav = write_wav(out_dir / f"{uri}.wav", synth.audio, synth.sample_rate, "ULAW" if synth.telephone else "PCM_16")
     rttm = write_rttm(out_dir / f"{uri}.rttm", uri, synth.segments)
-    meta = {
-        "call": synth.call.model_dump(mode="json"),
+    meta: dict[str, Any] = {
+        "call": json.loads(synth.call.json_line()),
         "turns": [asdict(t) for t in synth.turns],
         "voices": {role: v.key for role, v in synth.voices.items()},
         "stereo": synth.stereo,
         "telephone": synth.telephone,
         "sample_rate": synth.sample_rate,
-        "duration": round(synth.duration, 3),
+        "duration": round(synth.duration, 4),
         "channel_map": {"AGENT": 0, "CLIENT": 1} if synth.stereo else None,
+        "snr_db": synth.snr_db,
+        "noise": synth.noise,
     }
     path = out_dir / f"{uri}.json"
-    path.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    path.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     return SynthPaths(wav, rttm, path)
 
 
@@ -290,21 +402,29 @@ def render_dataset(
     workers: int = 2,
     progress: bool = False,
 ) -> list[SynthPaths]:
-    """Render and write many calls (threads: espeak runs as a subprocess); order-independent seeds."""
+    """Render and write many calls in threads (espeak runs as a subprocess); paths in the order of ``calls``."""
+    ids = [c.call_id for c in calls]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise BadInput(f"call ids must be unique, their files would overwrite each other: {', '.join(dupes[:5])}")
 
     def one(call: LabelledCall) -> SynthPaths:
         return write_synth_call(render_call(call, seed=seed, stereo=stereo, telephone=telephone), out_dir)
 
-    with Progress(disable=not progress, transient=True) as bar, ThreadPoolExecutor(max_workers=workers) as pool:
+    paths: list[SynthPaths | None] = [None] * len(calls)
+    with Progress(disable=not progress, transient=True) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
         task = bar.add_task("speaking calls", total=len(calls))
-        paths = []
-        for p in pool.map(one, calls):
-            paths.append(p)
+        futures = {pool.submit(one, call): k for k, call in enumerate(calls)}
+        for future in as_completed(futures):
+            paths[futures[future]] = future.result()
             bar.advance(task)
-    return paths
+    logger.info("rendered synthetic calls", extra={"calls": len(calls), "out_dir": str(out_dir)})
+    return [p for p in paths if p is not None]
 
 
 def read_reference(json_path: Path) -> tuple[LabelledCall, list[RefTurn], dict]:
-    """A reference written by ``write_synth_call``: the timed call, its turns and metadata."""
+    """A reference written by ``write_synth_call``: the timed call, its turns and the metadata."""
     meta = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    if not isinstance(meta, dict) or "call" not in meta or "turns" not in meta:
+        raise BadInput(f"{json_path}: not a synthetic call reference (needs 'call' and 'turns')")
     return LabelledCall.model_validate(meta["call"]), [RefTurn(**t) for t in meta["turns"]], meta
