@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## Create .venv and install callqa with its dev tools (torch pinned first)
 
-demo: install ## Main job on embedded defaults: analyse the dev calls, print answers and answer F1
+demo: install ## Main job on embedded defaults: answers and F1 on the dev calls, then one synthetic call's audio
+	$(BIN)/callqa speech build-models --if-missing --only speaker --only asr
 	$(BIN)/callqa demo
 
 test: install ## Run the whole test suite (unit, integration, e2e)

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -15,7 +16,7 @@ import typer
 from rich.console import Console
 
 from callqa.errors import BadInput, CallQAError
-from callqa.settings import configure_logging, get_settings
+from callqa.settings import Settings, configure_logging, get_settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -76,6 +77,30 @@ def parse_started_at(text: str | None) -> datetime | None:
         raise BadInput(f"--started-at {text!r}: expected an ISO date-time like 2026-11-23T10:30") from exc
 
 
+class AsrBackend(StrEnum):
+    nemo = "nemo"
+    faster_whisper = "faster-whisper"
+
+
+class DiarizerBackend(StrEnum):
+    clustering = "clustering"
+    sortformer = "sortformer"
+
+
+AsrOpt = Annotated[AsrBackend | None, typer.Option(help="ASR backend (default: settings, CALLQA_SPEECH__ASR)")]
+DiarizerOpt = Annotated[
+    DiarizerBackend | None, typer.Option(help="diarizer (default: settings, CALLQA_SPEECH__DIARIZER)")
+]
+
+
+def settings_with_backends(asr: AsrBackend | None, diarizer: DiarizerBackend | None) -> Settings:
+    """The settings with the speech backends chosen on the command line."""
+    settings = get_settings()
+    chosen = {"asr": asr and asr.value, "diarizer": diarizer and diarizer.value}
+    speech = settings.speech.model_copy(update={k: v for k, v in chosen.items() if v})
+    return settings.model_copy(update={"speech": speech})
+
+
 @app.command()
 @exit_on_error
 def analyze(
@@ -86,6 +111,8 @@ def analyze(
     manager: Annotated[str | None, typer.Option(help="manager id (finds him by his voiceprint)")] = None,
     call_id: Annotated[str | None, typer.Option(help="call id (default: the file name)")] = None,
     started_at: Annotated[str | None, typer.Option(help="call start, ISO date-time (resolves relative dates)")] = None,
+    asr: AsrOpt = None,
+    diarizer: DiarizerOpt = None,
 ) -> None:
     """Answers to the questionnaire and call metrics from a recording or transcripts."""
     from callqa.pipeline import AUDIO_SUFFIXES, CallAnalyzer, analyze_file
@@ -94,7 +121,7 @@ def analyze(
 
     q = load_questionnaire(questionnaire)
     if path.suffix.lower() in AUDIO_SUFFIXES:
-        analyzer = CallAnalyzer(q)
+        analyzer = CallAnalyzer(q, settings_with_backends(asr, diarizer))
         results = [
             analyzer.audio(
                 path,

@@ -48,8 +48,25 @@ def answers_table(
     return table
 
 
+def transcript_table(result: CallResult, limit: int | None = None) -> Table:
+    """The diarized transcript: speaker, start–end seconds and text per turn (the first ``limit`` turns)."""
+    turns = result.turns if limit is None else result.turns[:limit]
+    more = len(result.turns) - len(turns)
+    caption = f"… {more} more turns" if more > 0 else None
+    table = Table(title=f"{result.call_id}: transcript", title_justify="left", caption=caption, caption_justify="left")
+    table.add_column("speaker")
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("text", overflow="fold", max_width=90)
+    for t in turns:
+        when = f"{t.start:6.1f}–{t.end:6.1f}" if t.start is not None and t.end is not None else ""
+        table.add_row(t.speaker.value, when, t.text)
+    return table
+
+
 def print_result(result: CallResult, questionnaire: Questionnaire, console: Console | None = None) -> None:
     console = console or Console()
+    if result.audio is not None:
+        console.print(transcript_table(result))
     console.print(answers_table(result, questionnaire))
     m = result.metrics
     console.print(
@@ -57,3 +74,10 @@ def print_result(result: CallResult, questionnaire: Questionnaire, console: Cons
         f"· filler words {sum(m.filler_words.values())} · value-reducing {sum(m.value_reducing_words.values())} "
         f"· topics covered {len(m.topics_covered)}/{len(m.topics_covered) + len(m.topics_missing)}"
     )
+    if m.timing is not None:
+        t = m.timing
+        console.print(
+            f"talk/listen {t.agent_talk_share:.0%}/{t.client_talk_share:.0%} · longest monologue agent "
+            f"{t.agent_longest_monologue:.0f} s, client {t.client_longest_monologue:.0f} s · interruptions "
+            f"{t.interruptions} · pauses {t.pause_count} · {t.speaker_switches_per_minute:.1f} switches/min"
+        )

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from callqa.cli import QuestionnaireOpt, dump_json, err, exit_on_error
+from callqa.cli import AsrOpt, DiarizerOpt, QuestionnaireOpt, dump_json, err, exit_on_error, settings_with_backends
 from callqa.dataset import expand_paths, read_labelled_many
 from callqa.errors import BadInput
 from callqa.models import ZERO_SHOT, load_answer_extractor
@@ -83,12 +83,16 @@ def demo_command(
         list[Path] | None, typer.Option("--data", "-d", help="labelled calls (default: the dev calls)")
     ] = None,
     questionnaire: QuestionnaireOpt = None,
+    audio: Annotated[bool, typer.Option(help="also speak one synthetic phone call and analyse the recording")] = True,
 ) -> None:
-    """The main job on the embedded defaults: analyse labelled calls, show answers and answer F1."""
-    from evaluation.demo import run_demo
+    """The main job on the embedded defaults: analyse labelled calls (answers, F1), then one call's audio."""
+    from evaluation.demo import run_audio_demo, run_demo
 
     # piped or logged output gets a readable width instead of rich's 80-column default
-    run_demo(data, questionnaire, Console(width=None if sys.stdout.isatty() else 150))
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    run_demo(data, questionnaire, console)
+    if audio:
+        run_audio_demo(questionnaire, console)
 
 
 def bench_command(
@@ -109,13 +113,16 @@ def evaluate_speech_command(
     report_dir: Annotated[Path | None, typer.Option(help="write speech_report.md here")] = None,
     channel_map: Annotated[bool, typer.Option(help="use the stereo channel map from the .json truth")] = True,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N recordings")] = None,
+    asr: AsrOpt = None,
+    diarizer: DiarizerOpt = None,
 ) -> None:
-    """Score diarization (DER, JER) and ASR (WER, CER), roles and speed on recordings with truth."""
+    """Score diarization (DER, JER), ASR (WER, CER), roles, answers from audio and speed on recordings with truth."""
     from callqa.pipeline import CallAnalyzer
     from evaluation.speech import evaluate_speech, find_samples, write_speech_report
 
     samples = find_samples(data, use_channel_map=channel_map)[:limit]
-    evaluation = evaluate_speech(samples, CallAnalyzer(load_questionnaire()), progress=not as_json)
+    analyzer = CallAnalyzer(load_questionnaire(), settings_with_backends(asr, diarizer))
+    evaluation = evaluate_speech(samples, analyzer, progress=not as_json)
     if report_dir is not None:
         err.print(f"report: {write_speech_report(evaluation, data, report_dir)}")
     if as_json:
@@ -126,6 +133,7 @@ def evaluate_speech_command(
         f"{e.n_calls} recordings, {e.audio_seconds:.0f} s: DER {e.der:.3f} (no collar {e.der_no_collar:.3f}), "
         f"JER {e.jer:.3f}, WER {e.wer if e.wer is None else round(e.wer, 3)}, "
         f"CER {e.cer if e.cer is None else round(e.cer, 3)}, roles {e.role_accuracy}, "
+        f"answer F1 {e.answer_f1} (transcript {e.answer_f1_transcript}), "
         f"{1 / e.real_time_factor if e.real_time_factor else 0:.1f}× real time"
     )
 

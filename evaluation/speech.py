@@ -19,14 +19,15 @@ import jiwer
 from pyannote.core import Annotation, Timeline
 from pyannote.core import Segment as PSegment
 from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from rich.progress import track
 
 from callqa.errors import BadInput
 from callqa.pipeline import AUDIO_SUFFIXES, CallAnalyzer
-from callqa.schemas import Speaker
+from callqa.schemas import CallResult, LabelledCall, Speaker
 from callqa.speech.segments import SpeakerSegment, read_rttm
 from callqa.synthetic import asr_text
+from evaluation.metrics import AnswerScorer
 
 COLLAR = 0.25
 
@@ -63,9 +64,15 @@ class SpeechEvaluation(BaseModel):
     role_accuracy: float | None
     real_time_factor: float
     audio_seconds: float
+    answer_f1: float | None = None
+    """Answers extracted from the recording, scored against the reference labels."""
+    answer_f1_transcript: float | None = None
+    """The same extractor on the reference transcript: the gap is what speech recognition costs."""
     diarizer: str | None
     asr: str
     per_call: list[CallSpeechMetrics]
+    results: list[CallResult] = Field(default_factory=list, exclude=True)
+    """The analysed calls (for display; not part of the JSON)."""
 
 
 def find_samples(data_dir: Path, *, use_channel_map: bool = True) -> list[SpeechSample]:
@@ -96,9 +103,12 @@ def _annotation(segments: Sequence[SpeakerSegment]) -> Annotation:
     return ann
 
 
-def _reference_text(path: Path) -> str:
+def _reference_call(path: Path) -> LabelledCall:
+    """The labelled call of a reference written by ``callqa generate --audio``."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    return asr_text(" ".join(t["text"] for t in data["call"]["turns"]))
+    if not isinstance(data, dict) or "call" not in data:
+        raise BadInput(f"{path}: not a reference call (needs a 'call' object)")
+    return LabelledCall.model_validate(data["call"])
 
 
 def _role_accuracy(reference: Sequence[SpeakerSegment], turns: Sequence) -> float | None:
@@ -123,16 +133,25 @@ def evaluate_speech(samples: Sequence[SpeechSample], analyzer: CallAnalyzer, pro
         DiarizationErrorRate(collar=0.0, skip_overlap=False),
         JaccardErrorRate(collar=COLLAR, skip_overlap=False),
     )
-    refs_text, hyps_text, per_call = [], [], []
+    refs_text, hyps_text, per_call, results = [], [], [], []
     audio_seconds = compute_seconds = 0.0
     role_time = role_right = 0.0
     diarizer = asr = None
+    questionnaire = analyzer.questionnaire
+    from_audio, from_text = AnswerScorer(questionnaire), AnswerScorer(questionnaire)
     for sample in track(samples, description="evaluating speech", disable=not progress):
         reference = read_rttm(sample.rttm).get(sample.uri) or next(iter(read_rttm(sample.rttm).values()), [])
+        labelled = _reference_call(sample.reference) if sample.reference is not None else None
         started = time.perf_counter()
-        result, speech = analyzer.audio_detailed(sample.audio, call_id=sample.uri, agent_channel=sample.agent_channel)
+        result, speech = analyzer.audio_detailed(
+            sample.audio,
+            call_id=sample.uri,
+            agent_channel=sample.agent_channel,
+            started_at=labelled.started_at if labelled else None,
+        )
         elapsed = time.perf_counter() - started
         assert result.audio is not None
+        results.append(result)
         duration = result.audio.duration
         audio_seconds += duration
         compute_seconds += elapsed
@@ -143,8 +162,10 @@ def evaluate_speech(samples: Sequence[SpeechSample], analyzer: CallAnalyzer, pro
         call_der0 = der0(ref_ann, hyp_ann, uem=uem)
         call_jer = jer(ref_ann, hyp_ann, uem=uem)
         wer = cer = None
-        if sample.reference is not None:
-            ref_text = _reference_text(sample.reference)
+        if labelled is not None:
+            from_audio.add(labelled, result.answers)
+            from_text.add(labelled, analyzer.transcript(labelled.to_call()).answers)
+            ref_text = asr_text(" ".join(t.text for t in labelled.turns))
             hyp_text = asr_text(" ".join(t.text for t in result.turns))
             refs_text.append(ref_text)
             hyps_text.append(hyp_text)
@@ -178,14 +199,21 @@ def evaluate_speech(samples: Sequence[SpeechSample], analyzer: CallAnalyzer, pro
         role_accuracy=role_right / role_time if role_time else None,
         real_time_factor=compute_seconds / audio_seconds if audio_seconds else 0.0,
         audio_seconds=round(audio_seconds, 1),
+        answer_f1=from_audio.result().answer_f1 if from_audio.n_calls else None,
+        answer_f1_transcript=from_text.result().answer_f1 if from_text.n_calls else None,
         diarizer=diarizer,
         asr=asr or "",
         per_call=per_call,
+        results=results,
     )
 
 
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
 
 
 def write_speech_report(evaluation: SpeechEvaluation, data_dir: Path, out_dir: Path) -> Path:
@@ -199,6 +227,8 @@ def write_speech_report(evaluation: SpeechEvaluation, data_dir: Path, out_dir: P
         f"- diarizer: {e.diarizer or 'channels'}; ASR: {e.asr}",
         f"- evaluated: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- speed: {1 / e.real_time_factor if e.real_time_factor else 0:.1f}× faster than real time end to end",
+        f"- answer F1 from the audio: {_num(e.answer_f1)} (from the reference transcript: "
+        f"{_num(e.answer_f1_transcript)})",
         "",
         "| | DER (collar 0.25 s) | DER (no collar) | JER | WER | CER | roles |",
         "|---|---:|---:|---:|---:|---:|---:|",

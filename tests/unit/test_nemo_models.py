@@ -267,3 +267,9 @@ def test_build_models_command(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "titanet_small.nemo").is_file() and not (tmp_path / "sortformer_tiny.nemo").exists()
+    built = (tmp_path / "titanet_small.nemo").stat().st_mtime_ns
+    result = runner.invoke(
+        app, ["speech", "build-models", "--quick", "--only", "speaker", "--models-dir", str(tmp_path), "--if-missing"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "kept" in result.output and (tmp_path / "titanet_small.nemo").stat().st_mtime_ns == built

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from callqa.pipeline import CallAnalyzer
+from callqa.questionnaire import load_questionnaire
 from callqa.schemas import AudioInfo, CallMetrics, CallResult, Speaker, Turn
 from callqa.speech.pipeline import SpeechResult
 from callqa.speech.roles import RoleAssignment
@@ -22,8 +24,11 @@ class TruthAnalyzer:
     def __init__(self, data: Path, swap_every: int = 0) -> None:
         self.data = data
         self.swap_every = swap_every
+        self.text = CallAnalyzer(load_questionnaire())
+        self.questionnaire = self.text.questionnaire
+        self.transcript = self.text.transcript
 
-    def audio_detailed(self, path: Path, call_id: str, agent_channel: int | None = None):
+    def audio_detailed(self, path: Path, call_id: str, agent_channel: int | None = None, started_at=None):
         ref = read_rttm(path.with_suffix(".rttm"))[call_id]
         call, turns, meta = read_reference(path.with_suffix(".json"))
         swap = {"AGENT": "CLIENT", "CLIENT": "AGENT"}
@@ -40,8 +45,9 @@ class TruthAnalyzer:
             duration=meta["duration"], channels=1, source_rate=8000, source_format="WAV",
             separate_channels=False, diarizer="truth", asr="truth", roles_method="text", stage_seconds={},
         )  # fmt: skip
-        result = CallResult(call_id=call_id, questionnaire="q", turns=hyp_turns, answers=[], metrics=metrics, model="t",
-                            audio=info)  # fmt: skip
+        answers = [] if self.swap_every else self.transcript(call.to_call()).answers  # a broken pipeline finds none
+        result = CallResult(call_id=call_id, questionnaire="q", turns=hyp_turns, answers=answers, metrics=metrics,
+                            model="t", audio=info)  # fmt: skip
         return result, SpeechResult(
             call=call.to_call(), segments=segs, roles=RoleAssignment({}, "text"), separate_channels=False
         )
@@ -52,7 +58,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("speech")
     calls = [
         make_labelled(("AGENT", "Добрый день, у кого берёте кабель?"), ("CLIENT", "У Севзапкабеля, уже три года."),
-                      ("AGENT", "А когда следующая закупка?"), ("CLIENT", "В марте, 15 числа."), call_id=f"e{i}")
+                      ("AGENT", "А когда следующая закупка?"), ("CLIENT", "В марте, 15 числа."), call_id=f"e{i}",
+                      answers={"current_supplier": (1, "Севзапкабеля", "Севзапкабель")})
         for i in range(2)
     ]  # fmt: skip
     render_dataset(calls, out, seed=1)
@@ -65,12 +72,15 @@ def test_the_truth_scores_perfectly(data: Path) -> None:
     assert e.der == pytest.approx(0.0, abs=1e-9) and e.jer == pytest.approx(0.0, abs=1e-9)
     assert e.wer == 0.0 and e.cer == 0.0  # digits in the reference are normalised the same way on both sides
     assert e.role_accuracy == pytest.approx(1.0, abs=1e-3)  # times are stored to the millisecond
+    assert e.answer_f1 == e.answer_f1_transcript and e.answer_f1 is not None and e.answer_f1 > 0.5
+    assert len(e.results) == 2 and "results" not in e.model_dump()
 
 
 def test_errors_raise_der(data: Path) -> None:
     e = evaluate_speech(find_samples(data), TruthAnalyzer(data, swap_every=2), progress=False)  # type: ignore[arg-type]
     assert 0.1 < e.der < 0.9
     assert e.der_no_collar >= e.der  # the collar forgives boundary errors, never adds any
+    assert e.answer_f1 == 0.0 and e.answer_f1_transcript is not None and e.answer_f1_transcript > 0.5
 
 
 def test_a_directory_without_truth_is_refused(tmp_path: Path) -> None:
