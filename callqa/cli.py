@@ -184,6 +184,9 @@ def generate(
     ] = None,
     stereo: Annotated[bool, typer.Option(help="agent on channel 0, client on channel 1")] = False,
     telephone: Annotated[bool, typer.Option(help="8 kHz μ-law with line noise (else 16 kHz PCM)")] = True,
+    agent_voice: Annotated[
+        str | None, typer.Option(help="one manager in every call: an espeak voice key like ru+m3-p50-s165")
+    ] = None,
 ) -> None:
     """Generate labelled synthetic sales calls, as text or as audio with exact ground truth."""
     from callqa.dataset import read_labelled_many, write_labelled_calls
@@ -198,10 +201,11 @@ def generate(
         write_labelled_calls(out, calls)
         err.print(f"wrote {len(calls)} calls to {out}")
         return
-    from callqa.speech.synth import render_dataset
+    from callqa.speech.synth import Voice, render_dataset
 
+    voice = Voice.from_key(agent_voice) if agent_voice else None
     write_labelled_calls(out / "calls.jsonl", calls)
-    paths = render_dataset(calls, out, seed=seed, stereo=stereo, telephone=telephone, progress=True)
+    paths = render_dataset(calls, out, seed=seed, stereo=stereo, telephone=telephone, progress=True, agent_voice=voice)
     err.print(f"wrote {len(paths)} recordings (.wav, .rttm, .json) to {out}")
 
 

@@ -86,8 +86,10 @@ def measure(path: Path) -> dict:
     }
 
 
-def run_speech_bench(minutes: Sequence[float], out: Path | None, console: Console) -> list[dict]:
-    """Measure each length in a fresh process and print a table."""
+def run_speech_bench(
+    minutes: Sequence[float], out: Path | None, console: Console, env: dict[str, str] | None = None
+) -> list[dict]:
+    """Measure each length in a fresh process (``env`` added to its environment) and print a table."""
     work = get_settings().home / "bench"
     work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -98,7 +100,7 @@ def run_speech_bench(minutes: Sequence[float], out: Path | None, console: Consol
             capture_output=True,
             text=True,
             check=False,
-            env=os.environ.copy(),
+            env=os.environ.copy() | (env or {}),
         )
         if proc.returncode != 0:
             console.print(f"[red]{m:g} min failed:[/] {proc.stderr.strip()[-2000:]}")

@@ -141,11 +141,14 @@ def evaluate_speech_command(
 def bench_speech_command(
     minutes: Annotated[list[float] | None, typer.Option("--minutes", help="call lengths (repeatable)")] = None,
     out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
+    asr: AsrOpt = None,
+    diarizer: DiarizerOpt = None,
 ) -> None:
     """Real-time factor per speech stage and peak memory for 1-, 5- and 20-minute calls."""
     from evaluation.bench_speech import run_speech_bench
 
-    run_speech_bench(minutes or [1.0, 5.0, 20.0], out, Console())
+    backends = {"CALLQA_SPEECH__ASR": asr, "CALLQA_SPEECH__DIARIZER": diarizer}
+    run_speech_bench(minutes or [1.0, 5.0, 20.0], out, Console(), {k: v.value for k, v in backends.items() if v})
 
 
 def register(app: typer.Typer) -> None:

@@ -309,10 +309,12 @@ def render_call(
     telephone: bool = True,
     snr_db: float | None = None,
     overlap_share: float = 0.15,
+    agent_voice: Voice | None = None,
 ) -> SynthCall:
     """Speak a labelled call; the result carries the exact truth of who spoke when.
 
-    ``seed`` and the call id fix voices, timing and noise; ``snr_db`` defaults to a random
+    ``seed`` and the call id fix voices, timing and noise; ``agent_voice`` makes the manager the
+    same person in several calls (the client then gets another variant); ``snr_db`` defaults to a random
     18–30 dB (telephone) or 35–45 dB (plain); ``overlap_share`` is the chance that a speaker
     change without an interruption in the text still overlaps briefly.
     """
@@ -320,6 +322,12 @@ def render_call(
         raise BadInput(f"overlap_share must be within 0..1, got {overlap_share}")
     rng = _call_rng(seed, call.call_id)
     voices = dict(zip(_ROLES, pick_voices(rng, 2), strict=True))
+    if agent_voice is not None:
+        client = voices[Speaker.CLIENT.value]
+        if client.variant == agent_voice.variant:  # never two speakers of the same variant
+            other = next(v for v in (*MALE, *FEMALE) if v not in (agent_voice.variant, client.variant))
+            client = Voice(other, client.pitch, client.rate)
+        voices = {Speaker.AGENT.value: agent_voice, Speaker.CLIENT.value: client}
     placed = _layout(call, voices, rng, overlap_share)
     total = max(p.begin + len(p.audio) for p in placed) + round(rng.uniform(*EDGE_SILENCE) * RATE)
 
@@ -401,6 +409,7 @@ def render_dataset(
     telephone: bool = True,
     workers: int = 2,
     progress: bool = False,
+    agent_voice: Voice | None = None,
 ) -> list[SynthPaths]:
     """Render and write many calls in threads (espeak runs as a subprocess); paths in the order of ``calls``."""
     ids = [c.call_id for c in calls]
@@ -409,7 +418,8 @@ def render_dataset(
         raise BadInput(f"call ids must be unique, their files would overwrite each other: {', '.join(dupes[:5])}")
 
     def one(call: LabelledCall) -> SynthPaths:
-        return write_synth_call(render_call(call, seed=seed, stereo=stereo, telephone=telephone), out_dir)
+        synth = render_call(call, seed=seed, stereo=stereo, telephone=telephone, agent_voice=agent_voice)
+        return write_synth_call(synth, out_dir)
 
     paths: list[SynthPaths | None] = [None] * len(calls)
     with Progress(disable=not progress, transient=True) as bar, ThreadPoolExecutor(max(1, workers)) as pool:

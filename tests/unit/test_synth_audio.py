@@ -18,6 +18,7 @@ from callqa.speech.segments import SpeakerSegment, read_rttm
 from callqa.speech.synth import (
     SynthCall,
     Voice,
+    _call_rng,
     pick_voices,
     read_reference,
     render_call,
@@ -149,6 +150,15 @@ def test_voices_are_distinct_and_never_share_a_variant(call) -> None:
         assert a.variant != b.variant
     agent, client = render_call(call, seed=7).voices.values()
     assert agent.variant != client.variant
+
+
+def test_one_manager_speaks_every_call_with_his_voice(call) -> None:
+    manager = Voice("m5", 50, 165)
+    for seed in range(6):
+        voices = render_call(call, seed=seed, agent_voice=manager).voices
+        assert voices["AGENT"] == manager and voices["CLIENT"].variant != "m5"
+    clash = next(s for s in range(500) if pick_voices(_call_rng(s, call.call_id), 2)[1].variant == "m5")
+    assert render_call(call, seed=clash, agent_voice=manager).voices["CLIENT"].variant != "m5"
 
 
 def test_awkward_transcripts_render(call) -> None:
