@@ -105,7 +105,7 @@ def run_audio_demo(questionnaire: Path | None, console: Console) -> SpeechEvalua
     )
     speech = settings.speech.model_copy(update={"asr": "nemo", "diarizer": "clustering"})
     analyzer = CallAnalyzer(q, settings.model_copy(update={"speech": speech}))
-    sample = SpeechSample(call.call_id, paths.wav, paths.rttm, paths.reference, agent_channel=None)
+    sample = SpeechSample(call.call_id, paths.wav, paths.rttm, paths.json, agent_channel=None)
     evaluation = evaluate_speech([sample], analyzer, progress=False)
     result, metrics = evaluation.results[0], evaluation.per_call[0]
     console.print(transcript_table(result, limit=16))
