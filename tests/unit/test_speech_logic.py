@@ -74,6 +74,14 @@ def test_roles_by_channel_voiceprint_and_text() -> None:
         t("spk1", "А когда планируете следующую закупку?"),
     ]
     assert roles_from_text(turns).roles == {"spk0": Speaker.CLIENT, "spk1": Speaker.AGENT}
+    # a vendor calling in introduces his company and asks; the agent answered the phone first
+    spam = [
+        t("spk0", "отдел продаж слушаю вас"),
+        t("spk1", "добрый день меня зовут карина компания лидмастер могу я поговорить с директором"),
+        t("spk0", "руководитель занят что вы хотели"),
+        t("spk1", "мы предлагаем базы клиентов кто у вас отвечает за маркетинг"),
+    ]
+    assert roles_from_text(spam).roles == {"spk0": Speaker.AGENT, "spk1": Speaker.CLIENT}
 
 
 def test_voiceprint_store_round_trip(tmp_path: Path) -> None:
