@@ -33,6 +33,9 @@ class SpeechSettings(BaseModel):
     """TitaNet speaker model (.nemo) for clustering diarization and voiceprints."""
     sortformer_model: Path | None = None
     nemo_asr_model: Path | None = None
+    asr_lexicon: Path | None = None
+    """Domain lexicon (``word count`` lines) that respells ASR words; default: the one beside the NeMo model."""
+    use_asr_lexicon: bool = True
     whisper_model: Path | None = None
     """A CTranslate2 Whisper directory; default: the Whisper base that PyPI packages ship."""
     window_seconds: float = 600.0

@@ -33,6 +33,7 @@ from rich.progress import Progress
 from callqa.errors import BadInput, ConfigError
 from callqa.schemas import LabelledCall
 from callqa.speech.audio import write_wav
+from callqa.speech.lexicon import LexiconCorrector, word_counts, write_lexicon
 from callqa.speech.segments import Segment, SpeakerSegment, write_rttm
 from callqa.speech.synth import RefTurn, Voice, render_call
 from callqa.synthetic import asr_text, generate_calls
@@ -650,6 +651,8 @@ def build_ctc_asr(
         model, stats = _train(spec, cfg, seed, progress, work)
         path = models_dir / spec.file
         size = _save(model, path)
+        # the words the model was taught, for respelling what it hears (callqa.speech.lexicon)
+        lexicon = write_lexicon(path.with_suffix(".lexicon.txt"), word_counts(texts))
         held = asr_utterances(
             synth.heldout[: int(data.heldout_calls)],
             min_seconds=float(data.min_seconds),
@@ -657,12 +660,20 @@ def build_ctc_asr(
         )[: int(data.heldout_utterances)]
         refs = [u.text for u in held]
         hyps = _transcribe_texts(model, [_read_clip(u.wav, u.offset, u.offset + u.duration) for u in held])
-        cer = float(jiwer.cer(refs, hyps)) if held else float("nan")
-        wer = float(jiwer.wer(refs, hyps)) if held else float("nan")
-    report = BuildReport("asr", path, preset, stats, {"cer": round(cer, 4), "wer": round(wer, 4)}, size_mb=size)
+        corrector = LexiconCorrector.from_file(lexicon)
+        fixed = [corrector.correct_text(h) for h in hyps]
+        quality = {
+            "cer": float(jiwer.cer(refs, hyps)) if held else float("nan"),
+            "wer": float(jiwer.wer(refs, hyps)) if held else float("nan"),
+            "wer_lexicon": float(jiwer.wer(refs, fixed)) if held else float("nan"),
+        }
+    cer, wer = quality["cer"], quality["wer"]
+    report = BuildReport("asr", path, preset, stats, {k: round(v, 4) for k, v in quality.items()}, size_mb=size)
     log.info(
-        "ASR model %s: %d steps in %.0f s, loss %s → %s; CER %.1f%%, WER %.1f%% on %d held-out utterances",
-        path.name, stats.steps, stats.seconds, stats.first_loss, stats.final_loss, 100 * cer, 100 * wer, len(held),
+        "ASR model %s: %d steps in %.0f s, loss %s → %s; CER %.1f%%, WER %.1f%% (%.1f%% with the lexicon) on %d "
+        "held-out utterances",
+        path.name, stats.steps, stats.seconds, stats.first_loss, stats.final_loss, 100 * cer, 100 * wer,
+        100 * quality["wer_lexicon"], len(held),
     )  # fmt: skip
     if held:
         log.info("ASR example: ref %r / hyp %r", refs[0], hyps[0])

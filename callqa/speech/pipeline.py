@@ -211,13 +211,24 @@ def build_speech_pipeline(
     models = settings.models_dir
 
     def transcriber() -> Transcriber:
+        from callqa.speech.lexicon import CorrectedTranscriber, load_lexicon
+
+        lexicon = sp.asr_lexicon
+        inner: Transcriber
         if sp.asr == "nemo":
             from callqa.speech.nemo_backends import NemoTranscriber
 
-            return NemoTranscriber(sp.nemo_asr_model or models / "fastconformer_ctc_tiny.nemo")
-        from callqa.speech.asr import FasterWhisperTranscriber, packaged_whisper_base
+            model = sp.nemo_asr_model or models / "fastconformer_ctc_tiny.nemo"
+            inner = NemoTranscriber(model)
+            beside = Path(model).with_suffix(".lexicon.txt")
+            lexicon = lexicon or (beside if beside.is_file() else None)
+        else:
+            from callqa.speech.asr import FasterWhisperTranscriber, packaged_whisper_base
 
-        return FasterWhisperTranscriber(sp.whisper_model or packaged_whisper_base(models))
+            inner = FasterWhisperTranscriber(sp.whisper_model or packaged_whisper_base(models))
+        if lexicon is None or not sp.use_asr_lexicon:
+            return inner
+        return CorrectedTranscriber(inner, load_lexicon(str(lexicon)))
 
     def diarizer() -> Diarizer:
         if sp.diarizer == "sortformer":

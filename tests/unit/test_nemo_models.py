@@ -115,6 +115,9 @@ def test_quick_build_trains_and_reports(models: dict[str, Path]) -> None:
         assert report["train"]["steps"] >= 1
         assert np.isfinite(report["train"]["first_loss"]) and np.isfinite(report["train"]["final_loss"])
         assert report["quality"], kind
+    lexicon = models["asr"].with_suffix(".lexicon.txt")  # the words the CTC model was taught, for respelling
+    assert lexicon.is_file() and len(lexicon.read_text(encoding="utf-8").splitlines()) > 10
+    assert "wer_lexicon" in build_report(models["asr"])["quality"]
 
 
 def test_nemo_files_round_trip(models: dict[str, Path], tmp_path: Path) -> None:
