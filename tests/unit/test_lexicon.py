@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def test_word_times_follow_the_characters(corrector: LexiconCorrector) -> None:
     fixed = corrector.correct_words(heard)
     assert [w.text for w in fixed] == ["скидкой", "на", "монтаж"]
     assert fixed[0].start == 1.0 and fixed[-1].end == pytest.approx(2.6, abs=0.05)
-    assert all(a.end <= b.start + 1e-6 for a, b in zip(fixed, fixed[1:], strict=False))
+    assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(fixed))
     # words far apart are never joined into one
     apart = [Word(text="до", start=0.0, end=0.2), Word(text="конца", start=5.0, end=5.4)]
     assert [w.text for w in corrector.correct_words(apart)] == ["до", "конца"]
