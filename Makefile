@@ -26,7 +26,10 @@ lint: install ## ruff check + format check + import contracts
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 bench: install ## Benchmarks; results go to docs/benchmarks.md by hand, with machine and date
-	$(BIN)/callqa bench && $(BIN)/callqa bench-speech
+	$(BIN)/callqa bench
+	$(BIN)/callqa speech build-models --if-missing --only speaker --only asr
+	$(BIN)/callqa bench-speech --asr nemo
+	$(BIN)/callqa bench-speech --asr faster-whisper --minutes 1
 
 models: install ## Build and briefly train the default speech models into .callqa/models (no downloads)
 	$(BIN)/callqa speech build-models
