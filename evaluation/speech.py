@@ -41,28 +41,26 @@ class SpeechSample:
     agent_channel: int | None
 
 
-class CallSpeechMetrics(BaseModel):
+class SpeechScores(BaseModel):
+    """What is scored per call and overall."""
+
+    der: float
+    der_no_collar: float
+    jer: float
+    wer: float | None
+    cer: float | None
+    role_accuracy: float | None
+    real_time_factor: float
+
+
+class CallSpeechMetrics(SpeechScores):
     uri: str
     duration: float
-    der: float
-    der_no_collar: float
-    jer: float
-    wer: float | None
-    cer: float | None
-    role_accuracy: float | None
     roles_method: str
-    real_time_factor: float
 
 
-class SpeechEvaluation(BaseModel):
+class SpeechEvaluation(SpeechScores):
     n_calls: int
-    der: float
-    der_no_collar: float
-    jer: float
-    wer: float | None
-    cer: float | None
-    role_accuracy: float | None
-    real_time_factor: float
     audio_seconds: float
     answer_f1: float | None = None
     """Answers extracted from the recording, scored against the reference labels."""
