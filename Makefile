@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench models clean help
+.PHONY: install demo test lint bench models mlflow clean help
 
 install: $(STAMP) ## Create .venv and install callqa with its dev tools (torch pinned first)
 
@@ -33,6 +33,9 @@ bench: install ## Benchmarks; results go to docs/benchmarks.md by hand, with mac
 
 models: install ## Build and briefly train the default speech models into .callqa/models (no downloads)
 	$(BIN)/callqa speech build-models
+
+mlflow: install ## MLflow tracking + registry server on 127.0.0.1:5000 (SQLite + artifacts under .callqa/mlflow)
+	bash mlflow/server.sh
 
 clean: ## Remove the venv, caches and local artifacts
 	rm -rf $(VENV) .pytest_cache .ruff_cache .callqa build dist *.egg-info reports

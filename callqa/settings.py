@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    mlflow_uri: str | None = None
+    """MLflow tracking/registry server (``CALLQA_MLFLOW_URI``); default: SQLite + artifacts under HOME/mlflow."""
+
     speech: SpeechSettings = SpeechSettings()
 
     @property
