@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jiwer
-from pyannote.core import Annotation, Timeline
 from pyannote.core import Segment as PSegment
+from pyannote.core import Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 from pydantic import BaseModel, Field
 from rich.progress import track
@@ -25,7 +25,7 @@ from rich.progress import track
 from callqa.errors import BadInput
 from callqa.pipeline import AUDIO_SUFFIXES, CallAnalyzer
 from callqa.schemas import CallResult, LabelledCall, Speaker
-from callqa.speech.segments import SpeakerSegment, read_rttm
+from callqa.speech.segments import SpeakerSegment, read_rttm, to_annotation
 from callqa.synthetic import asr_text
 from evaluation.metrics import AnswerScorer
 
@@ -93,14 +93,6 @@ def find_samples(data_dir: Path, *, use_channel_map: bool = True) -> list[Speech
     return samples
 
 
-def _annotation(segments: Sequence[SpeakerSegment]) -> Annotation:
-    ann = Annotation()
-    for k, s in enumerate(segments):
-        if s.end > s.start:
-            ann[PSegment(s.start, s.end), k] = s.speaker
-    return ann
-
-
 def _reference_call(path: Path) -> LabelledCall:
     """The labelled call of a reference written by ``callqa generate --audio``."""
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -155,7 +147,7 @@ def evaluate_speech(samples: Sequence[SpeechSample], analyzer: CallAnalyzer, pro
         compute_seconds += elapsed
         diarizer, asr = result.audio.diarizer, result.audio.asr
         uem = Timeline([PSegment(0, duration)])
-        ref_ann, hyp_ann = _annotation(reference), _annotation(speech.segments)
+        ref_ann, hyp_ann = to_annotation(reference), to_annotation(speech.segments)
         call_der = der(ref_ann, hyp_ann, uem=uem)
         call_der0 = der0(ref_ann, hyp_ann, uem=uem)
         call_jer = jer(ref_ann, hyp_ann, uem=uem)

@@ -34,7 +34,8 @@ from callqa.errors import BadInput, ConfigError
 from callqa.schemas import LabelledCall
 from callqa.speech.audio import write_wav
 from callqa.speech.lexicon import LexiconCorrector, word_counts, write_lexicon
-from callqa.speech.segments import Segment, SpeakerSegment, write_rttm
+from callqa.speech.nemo_backends import pad_batch
+from callqa.speech.segments import Segment, SpeakerSegment, to_annotation, write_rttm
 from callqa.speech.synth import RefTurn, Voice, render_call
 from callqa.synthetic import asr_text, generate_calls
 
@@ -367,11 +368,7 @@ def _speaker_id_accuracy(model: Any, crops: Sequence[Crop], batch_size: int = 32
     with torch.inference_mode():
         for k in range(0, len(crops), batch_size):
             batch = crops[k : k + batch_size]
-            clips = [_read_clip(c.wav, c.offset, c.offset + c.duration) for c in batch]
-            lengths = torch.tensor([len(c) for c in clips])
-            signal = torch.zeros(len(clips), int(lengths.max()))
-            for i, c in enumerate(clips):
-                signal[i, : len(c)] = torch.from_numpy(c)
+            signal, lengths = pad_batch([_read_clip(c.wav, c.offset, c.offset + c.duration) for c in batch])
             logits, _ = model.forward(input_signal=signal, input_signal_length=lengths)
             right += int((logits.argmax(-1) == torch.tensor([index[c.label] for c in batch])).sum())
     return right / len(crops)
@@ -381,20 +378,13 @@ def diarization_error_rate(
     pairs: Sequence[tuple[list[SpeakerSegment], list[SpeakerSegment], float]], collar: float
 ) -> float:
     """Total DER (pyannote.metrics, overlaps scored) over (reference, hypothesis, duration) triples."""
-    from pyannote.core import Annotation, Timeline
     from pyannote.core import Segment as PSegment
+    from pyannote.core import Timeline
     from pyannote.metrics.diarization import DiarizationErrorRate
-
-    def annotation(segments: Sequence[SpeakerSegment]) -> Annotation:
-        ann = Annotation()
-        for k, s in enumerate(segments):
-            if s.end > s.start:
-                ann[PSegment(s.start, s.end), k] = s.speaker
-        return ann
 
     metric = DiarizationErrorRate(collar=collar, skip_overlap=False)
     for ref, hyp, duration in pairs:
-        metric(annotation(ref), annotation(hyp), uem=Timeline([PSegment(0, duration)]))
+        metric(to_annotation(ref), to_annotation(hyp), uem=Timeline([PSegment(0, duration)]))
     return float(abs(metric))
 
 

@@ -108,6 +108,17 @@ def _clip(samples: np.ndarray, start: float, end: float) -> np.ndarray:
     return samples[max(0, round(start * SAMPLE_RATE)) : max(0, round(end * SAMPLE_RATE))]
 
 
+def pad_batch(clips: Sequence[np.ndarray]) -> tuple[Any, Any]:
+    """Clips as one zero-padded float32 batch and their lengths (an empty clip counts one sample)."""
+    import torch
+
+    lengths = torch.tensor([max(1, len(c)) for c in clips])
+    signal = torch.zeros(len(clips), int(lengths.max()))
+    for i, c in enumerate(clips):
+        signal[i, : len(c)] = torch.from_numpy(np.ascontiguousarray(c, dtype=np.float32))
+    return signal, lengths
+
+
 def _clean_regions(regions: Sequence[Segment], duration: float) -> list[Segment]:
     """Regions clipped to the recording, sorted, empty ones dropped."""
     out = [Segment(max(0.0, r.start), min(duration, r.end)) for r in sorted(regions, key=lambda r: r.start)]
@@ -154,11 +165,7 @@ class TitaNetEmbedder:
         vectors, weights = [], []
         with loaded.lock, torch.inference_mode():
             for k in range(0, len(pieces), cfg.batch_size):
-                batch = [_clip(samples, p.start, p.end) for p in pieces[k : k + cfg.batch_size]]
-                lengths = torch.tensor([len(b) for b in batch])
-                signal = torch.zeros(len(batch), int(lengths.max()))
-                for i, b in enumerate(batch):
-                    signal[i, : len(b)] = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
+                signal, lengths = pad_batch([_clip(samples, p.start, p.end) for p in pieces[k : k + cfg.batch_size]])
                 _, embs = loaded.model.forward(input_signal=signal, input_signal_length=lengths)
                 vectors.append(torch.nn.functional.normalize(embs, dim=-1).numpy())
                 weights += [p.duration for p in pieces[k : k + cfg.batch_size]]
@@ -337,10 +344,7 @@ def _build_in_memory_clustering_diarizer() -> type:
                     clips = [
                         _clip(self.samples, rows[i]["offset"], rows[i]["offset"] + rows[i]["duration"]) for i in idx
                     ]
-                    lengths = torch.tensor([max(1, len(c)) for c in clips])
-                    signal = torch.zeros(len(clips), int(lengths.max()))
-                    for j, c in enumerate(clips):
-                        signal[j, : len(c)] = torch.from_numpy(np.ascontiguousarray(c, dtype=np.float32))
+                    signal, lengths = pad_batch(clips)
                     _, out = model.forward(input_signal=signal, input_signal_length=lengths)
                     for j, i in enumerate(idx):
                         embs[i] = out[j]

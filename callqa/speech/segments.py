@@ -56,3 +56,15 @@ def read_rttm(path: str | Path) -> dict[str, list[SpeakerSegment]]:
         start, duration = float(parts[3]), float(parts[4])
         out.setdefault(parts[1], []).append(SpeakerSegment(start, start + duration, parts[7]))
     return out
+
+
+def to_annotation(segments: Iterable[SpeakerSegment]):  # -> pyannote.core.Annotation
+    """Speaker segments as a pyannote ``Annotation`` (empty ones dropped, overlaps kept) for DER/JER."""
+    from pyannote.core import Annotation
+    from pyannote.core import Segment as PSegment
+
+    ann = Annotation()
+    for k, s in enumerate(segments):
+        if s.end > s.start:
+            ann[PSegment(s.start, s.end), k] = s.speaker
+    return ann
