@@ -30,7 +30,7 @@ app = typer.Typer(
 )
 speech_app = typer.Typer(help="Speech models and manager voiceprints.", no_args_is_help=True)
 app.add_typer(speech_app, name="speech")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages stay one line: greppable, never split mid-path
 
 
 def exit_on_error(fn: Callable[P, R]) -> Callable[P, R]:
