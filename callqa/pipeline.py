@@ -8,15 +8,27 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from callqa.dataset import read_calls
-from callqa.schemas import Answer, AudioInfo, Call, CallMetrics, CallResult, Questionnaire
+from callqa.schemas import (
+    Answer,
+    AudioInfo,
+    Call,
+    CallMetrics,
+    CallResult,
+    CallTypePrediction,
+    ManagerError,
+    Questionnaire,
+)
 from callqa.settings import Settings, get_settings
 from callqa.text.lexicon import Lexicon, load_lexicon
 from callqa.understanding.answers import AnswerExtractor, ZeroShotAnswerExtractor
 from callqa.understanding.document import CallDocument
 from callqa.understanding.metrics import text_metrics
+
+if TYPE_CHECKING:  # torch loads only when a trained classifier is used
+    from callqa.understanding.classifiers import TurnClassifier
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +42,8 @@ class Analysis:
     document: CallDocument | None = None
     answers: list[Answer] = field(default_factory=list)
     metrics: CallMetrics | None = None
+    errors: list[ManagerError] | None = None
+    call_type: CallTypePrediction | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -80,13 +94,38 @@ class MeasureText:
         return analysis
 
 
+class ClassifyCall:
+    """Manager errors (with quotes) and the call type, from the text and the call metrics."""
+
+    name = "classify"
+
+    def __init__(self, errors: TurnClassifier | None, call_type: TurnClassifier | None) -> None:
+        self.errors = errors
+        self.call_type = call_type
+
+    def __call__(self, analysis: Analysis) -> Analysis:
+        assert analysis.document is not None and analysis.metrics is not None, "classify runs after metrics"
+        if self.errors is not None:
+            analysis.errors = self.errors.errors(analysis.document, analysis.metrics)
+        if self.call_type is not None:
+            analysis.call_type = self.call_type.call_type(analysis.document, analysis.metrics)
+        return analysis
+
+
 class Pipeline:
     """Stages run in order on each call; the result is a ``CallResult``."""
 
-    def __init__(self, questionnaire: Questionnaire, stages: Sequence[Stage], model_name: str) -> None:
+    def __init__(
+        self,
+        questionnaire: Questionnaire,
+        stages: Sequence[Stage],
+        model_name: str,
+        models: dict[str, str] | None = None,
+    ) -> None:
         self.questionnaire = questionnaire
         self.stages = list(stages)
         self.model_name = model_name
+        self.models = models or {"answers": model_name}
 
     def analyze(self, call: Call) -> CallResult:
         """Run every stage on one call."""
@@ -106,6 +145,9 @@ class Pipeline:
             answers=analysis.answers,
             metrics=analysis.metrics,
             model=self.model_name,
+            errors=analysis.errors,
+            call_type=analysis.call_type,
+            models=self.models,
         )
 
     def analyze_many(self, calls: Iterable[Call]) -> Iterator[CallResult]:
@@ -117,17 +159,21 @@ def build_text_pipeline(
     questionnaire: Questionnaire,
     extractor: AnswerExtractor | None = None,
     settings: Settings | None = None,
+    errors: TurnClassifier | None = None,
+    call_type: TurnClassifier | None = None,
 ) -> Pipeline:
-    """Transcript in, answers and metrics out; the zero-shot extractor unless one is given."""
+    """Transcript in, answers and metrics out (errors and call type when those models are given);
+    the zero-shot extractor unless one is given."""
     settings = settings or get_settings()
     lexicon = load_lexicon(settings.lexicon)
     zero_shot = ZeroShotAnswerExtractor(questionnaire, lexicon=lexicon)
     extractor = extractor or zero_shot
-    return Pipeline(
-        questionnaire,
-        [PrepareText(lexicon), ExtractAnswers(extractor), MeasureText(lexicon, zero_shot)],
-        model_name=extractor.name,
-    )
+    stages: list[Stage] = [PrepareText(lexicon), ExtractAnswers(extractor), MeasureText(lexicon, zero_shot)]
+    models = {"answers": extractor.name}
+    if errors is not None or call_type is not None:
+        stages.append(ClassifyCall(errors, call_type))
+        models |= {k: m.name for k, m in (("errors", errors), ("calltype", call_type)) if m is not None}
+    return Pipeline(questionnaire, stages, model_name=extractor.name, models=models)
 
 
 def analyze_file(path: str | Path, questionnaire: Questionnaire) -> list[CallResult]:

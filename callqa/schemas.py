@@ -223,6 +223,23 @@ class AudioInfo(_Strict):
     stage_seconds: dict[str, float]
 
 
+class ManagerError(_Strict):
+    """A mistake of the manager in one call, with the words that show it."""
+
+    error: ErrorId
+    probability: float = Field(ge=0, le=1)
+    turn: int | None = Field(default=None, ge=0, description="the turn the model found most telling")
+    quote: str = Field(description="that turn's words, for the coach to check")
+
+
+class CallTypePrediction(_Strict):
+    call_type: CallType
+    probability: float = Field(ge=0, le=1)
+    spam: bool
+    turn: int | None = Field(default=None, ge=0)
+    quote: str = ""
+
+
 class CallResult(_Strict):
     """Everything callqa says about one call."""
 
@@ -234,6 +251,9 @@ class CallResult(_Strict):
     answers: list[Answer]
     metrics: CallMetrics
     model: str = Field(description="the answer model that produced the answers")
+    errors: list[ManagerError] | None = Field(default=None, description="None when no error model ran")
+    call_type: CallTypePrediction | None = None
+    models: dict[str, str] = Field(default_factory=dict, description="task → the model that did it")
     audio: AudioInfo | None = None
 
     def answer_for(self, question_id: str) -> Answer | None:

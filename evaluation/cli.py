@@ -12,7 +12,7 @@ from rich.console import Console
 from callqa.cli import AsrOpt, DiarizerOpt, QuestionnaireOpt, dump_json, err, exit_on_error, settings_with_backends
 from callqa.dataset import expand_paths, read_labelled_many
 from callqa.errors import BadInput
-from callqa.models import ZERO_SHOT, load_answer_extractor
+from callqa.models import ZERO_SHOT, load_answer_extractor, load_classifier
 from callqa.questionnaire import load_questionnaire
 from callqa.settings import get_settings
 
@@ -24,13 +24,23 @@ DataOpt = Annotated[
 
 def evaluate_command(
     data: DataOpt,
-    model: Annotated[str, typer.Option("--model", "-m", help="model to score")] = ZERO_SHOT,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="zero-shot | champion | models:/NAME/VERSION | a model directory")
+    ] = ZERO_SHOT,
+    errors_model: Annotated[
+        str | None,
+        typer.Option(help="error classifier (default: the champion when --model comes from the registry)"),
+    ] = None,
+    calltype_model: Annotated[
+        str | None, typer.Option(help="call-type classifier (default: as --errors-model)")
+    ] = None,
     questionnaire: QuestionnaireOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
     report_dir: Annotated[Path | None, typer.Option(help="write report.md and a PNG chart here")] = None,
     halves: Annotated[bool, typer.Option(help="also score the tuning and held-out halves")] = False,
 ) -> None:
-    """Score an answer model on labelled calls (answer F1, precision, recall, accuracy, per question)."""
+    """Score models on labelled calls: answer F1 (per question), and error macro-F1 and call-type
+    accuracy when classifiers run."""
     from evaluation.harness import evaluate_answers
     from evaluation.report import write_report
 
@@ -39,8 +49,23 @@ def evaluate_command(
     if not paths:
         raise BadInput(f"no labelled-call files match {', '.join(map(str, data))}")
     calls = read_labelled_many(paths, q)
-    extractor = load_answer_extractor(model, q)
-    evaluation = evaluate_answers(calls, q, extractor, data=paths, halves=halves, progress=not as_json)
+    specs = model_specs(model, errors_model, calltype_model)
+    extractor = load_answer_extractor(specs["answers"], q)
+    classifiers = {
+        task: (load_classifier(spec, task) if spec not in (None, "none") else None)
+        for task, spec in specs.items()
+        if task != "answers"
+    }
+    evaluation = evaluate_answers(
+        calls,
+        q,
+        extractor,
+        data=paths,
+        halves=halves,
+        show_progress=not as_json,
+        errors=classifiers["errors"],
+        call_type=classifiers["calltype"],
+    )
     if report_dir is not None:
         report = write_report(evaluation, report_dir)
         err.print(f"report: {report}")
@@ -48,6 +73,26 @@ def evaluate_command(
         dump_json(evaluation.summary.model_dump(mode="json"))
         return
     _print_summary(evaluation.summary, Console())
+
+
+def model_specs(model: str, errors_model: str | None, calltype_model: str | None) -> dict[str, str | None]:
+    """Which model runs each task: ``--model`` names the answers model (or, as a ``models:/callqa-errors/…``
+    URI, a classifier); from the registry, the other tasks default to their champions when they have one."""
+    from callqa import registry
+    from callqa.models import CHAMPION, is_registry_ref, task_of_ref
+
+    specs: dict[str, str | None] = {"answers": model, "errors": errors_model, "calltype": calltype_model}
+    routed = task_of_ref(model)
+    if routed in ("errors", "calltype"):
+        specs[routed] = model
+        specs["answers"] = ZERO_SHOT if registry.champion("answers") is None else CHAMPION
+    if is_registry_ref(model):
+        for task in ("errors", "calltype"):
+            if specs[task] is None and registry.champion(task) is not None:
+                specs[task] = CHAMPION
+    if model == CHAMPION and registry.champion("answers") is None:
+        raise BadInput("no answers champion in the registry yet: train one (make train) or use --model zero-shot")
+    return specs
 
 
 def _print_summary(summary, console: Console) -> None:
@@ -70,6 +115,13 @@ def _print_summary(summary, console: Console) -> None:
     )  # fmt: skip
     console.print(table)
     console.print(f"answer accuracy {summary.answer_accuracy:.3f} · {1000 * summary.seconds_per_call:.0f} ms per call")
+    if summary.error_macro_f1 is not None:
+        per = ", ".join(f"{e} {m.f1:.2f}" for e, m in (summary.per_error or {}).items())
+        console.print(f"errors ({summary.error_model}): macro-F1 {summary.error_macro_f1:.3f} · {per}", highlight=False)
+    if summary.call_type_accuracy is not None:
+        console.print(
+            f"call type ({summary.calltype_model}): accuracy {summary.call_type_accuracy:.3f}", highlight=False
+        )
     if summary.halves:
         for name, m in summary.halves.items():
             console.print(
@@ -151,9 +203,67 @@ def bench_speech_command(
     run_speech_bench(minutes or [1.0, 5.0, 20.0], out, Console(), {k: v.value for k, v in backends.items() if v})
 
 
+def split_command(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="directory for tune.jsonl and held_out.jsonl")],
+    questionnaire: QuestionnaireOpt = None,
+) -> None:
+    """Split labelled calls into the tuning and held-out halves (stable by call id)."""
+    from callqa.dataset import write_labelled_calls
+    from evaluation.splits import split_halves
+
+    q = load_questionnaire(questionnaire)
+    paths = expand_paths(data)
+    if not paths:
+        raise BadInput(f"no labelled-call files match {', '.join(map(str, data))}")
+    tune, held_out = split_halves(read_labelled_many(paths, q))
+    for name, calls in (("tune", tune), ("held_out", held_out)):
+        path = write_labelled_calls(out / f"{name}.jsonl", calls)
+        err.print(f"{name:8s} {len(calls):3d} calls → {path}", highlight=False)
+
+
+def gate_command(
+    task: Annotated[str, typer.Argument(help="answers | errors | calltype")],
+    data: DataOpt,
+    version: Annotated[str, typer.Option(help="the candidate version (default: the latest registered)")] = "latest",
+    max_drop: Annotated[float, typer.Option(help="largest allowed per-question (per-error) F1 drop")] = 0.02,
+    questionnaire: QuestionnaireOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the decision as JSON on stdout")] = False,
+) -> None:
+    """Score a new version and the champion on held-out calls; promote it only if it is better."""
+    from evaluation.gate import latest_version, run_gate
+
+    q = load_questionnaire(questionnaire)
+    paths = expand_paths(data)
+    if not paths:
+        raise BadInput(f"no labelled-call files match {', '.join(map(str, data))}")
+    calls = read_labelled_many(paths, q)
+    candidate = latest_version(task) if version == "latest" else version
+    decision = run_gate(task, candidate, calls, q, max_drop=max_drop)
+    if as_json:
+        dump_json(decision.model_dump(mode="json"))
+        return
+    _print_gate(decision, Console())
+
+
+def _print_gate(d, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{d.task}: {d.metric} on {d.held_out_calls} held-out calls", title_justify="left")
+    table.add_column("model")
+    table.add_column(d.metric, justify="right")
+    table.add_row(f"before: {d.champion}", f"{d.champion_score:.3f}")
+    table.add_row(f"after:  {d.candidate}", f"[bold]{d.candidate_score:.3f}[/]")
+    console.print(table)
+    verdict = "[green]promoted to champion[/]" if d.promoted else "[yellow]refused; champion unchanged[/]"
+    console.print(f"{verdict}: {d.reason}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add the evaluation commands to the core CLI (entry point ``callqa.commands``)."""
     app.command("evaluate")(exit_on_error(evaluate_command))
+    app.command("gate")(exit_on_error(gate_command))
+    app.command("split")(exit_on_error(split_command))
     app.command("demo")(exit_on_error(demo_command))
     app.command("bench")(exit_on_error(bench_command))
     app.command("evaluate-speech")(exit_on_error(evaluate_speech_command))

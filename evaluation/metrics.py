@@ -173,3 +173,64 @@ class AnswerScorer:
             value_accuracy={k: ok / n for k, (ok, n) in sorted(self.value_by_kind.items()) if n},
             per_question=per_question,
         )
+
+
+class LabelMetrics(BaseModel):
+    n_gold: int
+    n_pred: int
+    n_match: int
+    precision: float
+    recall: float
+    f1: float
+
+
+class ClassificationMetrics(BaseModel):
+    """Manager errors (multi-label, macro-F1 over the error ids) and call type (accuracy)."""
+
+    error_macro_f1: float | None = None
+    per_error: dict[str, LabelMetrics] | None = None
+    call_type_accuracy: float | None = None
+    call_type_n: int = 0
+
+
+class ClassificationScorer:
+    """Accumulates predicted vs gold errors and call types call by call."""
+
+    def __init__(self, error_ids: Iterable[str]) -> None:
+        self.error_ids = list(error_ids)
+        self.errors: dict[str, _Tally] = {e: _Tally() for e in self.error_ids}
+        self.scored_errors = False
+        self.type_right = 0
+        self.type_n = 0
+
+    def add(self, call: LabelledCall, errors: Iterable[str] | None, call_type: str | None) -> None:
+        if errors is not None:
+            self.scored_errors = True
+            pred = set(errors)
+            gold = {str(e) for e in call.errors}
+            for e, tally in self.errors.items():
+                tally.gold += e in gold
+                tally.pred += e in pred
+                tally.match += e in gold and e in pred
+        if call_type is not None and call.call_type is not None:
+            self.type_n += 1
+            self.type_right += call_type == call.call_type
+
+    def result(self) -> ClassificationMetrics:
+        per_error = None
+        macro = None
+        if self.scored_errors:
+            per_error = {}
+            for e, t in self.errors.items():
+                p = t.match / t.pred if t.pred else float(t.gold == 0)
+                r = t.match / t.gold if t.gold else float(t.pred == 0)
+                per_error[e] = LabelMetrics(
+                    n_gold=t.gold, n_pred=t.pred, n_match=t.match, precision=p, recall=r, f1=_f1(p, r)
+                )
+            macro = sum(m.f1 for m in per_error.values()) / len(per_error)
+        return ClassificationMetrics(
+            error_macro_f1=macro,
+            per_error=per_error,
+            call_type_accuracy=self.type_right / self.type_n if self.type_n else None,
+            call_type_n=self.type_n,
+        )

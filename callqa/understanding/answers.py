@@ -206,6 +206,18 @@ class _Candidate:
 
 
 @dataclass
+class CallEvidence:
+    """What the zero-shot extractor found in one call, per question (in questionnaire order)."""
+
+    asks: dict[int, list[float]]  # agent turn → how strongly it asks each question
+    client_turns: list[int]
+    anchors: dict[int, list[float]]  # client turn → how strongly the agent just asked each question
+    clauses: dict[int, list[list[tuple[float, bool]]]]  # client turn → clause → question → (score, typed)
+    typed: dict[int, _TurnEvidence]
+    vendor_pitch: bool
+
+
+@dataclass
 class _TurnEvidence:
     """Per-turn typed evidence, computed once per call."""
 
@@ -428,27 +440,52 @@ class ZeroShotAnswerExtractor:
                     best = _Candidate(turn, i, j, total)
         return best
 
-    def extract(self, call: Call, document: CallDocument | None = None) -> list[Answer]:
-        """Answers found in ``call``, at most one per question."""
-        doc = document or CallDocument.build(call, self.lexicon)
-        if is_vendor_pitch(doc, self.lexicon):
-            return []
+    def evidence(self, doc: CallDocument) -> CallEvidence:
+        """Everything the extractor knows about a call before it picks answers.
+
+        The trained extractor reads the same evidence as input features, so what the
+        rules know is where learning starts.
+        """
         asks = self.ask_scores(doc)
         client_turns = [t for t in doc.turns if t.speaker == Speaker.CLIENT and t.clauses]
         if not any(t.speaker == Speaker.CLIENT for t in doc.turns):
             client_turns = [t for t in doc.turns if t.speaker != Speaker.AGENT and t.clauses]
-        evidence = {t.index: self._evidence(t) for t in client_turns}
+        typed = {t.index: self._evidence(t) for t in client_turns}
+        anchors: dict[int, list[float]] = {}
+        clauses: dict[int, list[list[tuple[float, bool]]]] = {}
+        for turn in client_turns:
+            anchors[turn.index] = [self._anchor(doc, asks, turn.index, qi) for qi in range(len(self.profiles))]
+            clauses[turn.index] = [
+                [
+                    self._clause_relevance(profile, c, turn, typed[turn.index], anchors[turn.index][qi])
+                    for qi, profile in enumerate(self.profiles)
+                ]
+                for c in turn.clauses
+            ]
+        return CallEvidence(
+            asks=asks,
+            client_turns=[t.index for t in client_turns],
+            anchors=anchors,
+            clauses=clauses,
+            typed=typed,
+            vendor_pitch=is_vendor_pitch(doc, self.lexicon),
+        )
+
+    def extract(self, call: Call, document: CallDocument | None = None) -> list[Answer]:
+        """Answers found in ``call``, at most one per question."""
+        doc = document or CallDocument.build(call, self.lexicon)
+        ev = self.evidence(doc)
+        if ev.vendor_pitch:
+            return []
         answers = []
         for qi, profile in enumerate(self.profiles):
             kw = self.config.kinds[profile.kind]
             best: _Candidate | None = None
-            for turn in client_turns:
-                anchor = self._anchor(doc, asks, turn.index, qi)
-                rel = [self._clause_relevance(profile, c, turn, evidence[turn.index], anchor) for c in turn.clauses]
-                cand = self._best_run(profile, rel, turn.index)
+            for t in ev.client_turns:
+                cand = self._best_run(profile, [row[qi] for row in ev.clauses[t]], t)
                 if cand is None:
                     continue
-                cand.score += kw.anchor * anchor
+                cand.score += kw.anchor * ev.anchors[t][qi]
                 if best is None or cand.score > best.score:
                     best = cand
             if best is None or best.score < kw.threshold:
@@ -457,6 +494,32 @@ class ZeroShotAnswerExtractor:
             if answer is not None:
                 answers.append(answer)
         return answers
+
+    def span_answer(
+        self, doc: CallDocument, question_index: int, turn: int, start: int, end: int, confidence: float
+    ) -> Answer:
+        """An answer for a span another model chose: its value normalised the same way, with evidence."""
+        profile = self.profiles[question_index]
+        tdoc = doc.turns[turn]
+        span_tokens = [t for t in tdoc.tokens if t.start >= start and t.end <= end] or [
+            t for t in tdoc.tokens if _overlaps(start, end, t.start, t.end)
+        ]
+        value, resolved, _ = self._value(profile.kind, tdoc, span_tokens, start, end, doc, profile)
+        ev_start, ev_end = tdoc.sentence_span(start, end)
+        seconds = span_times(doc.call.turns[turn], start, end)
+        return Answer(
+            question_id=profile.question.id,
+            text=tdoc.text[start:end],
+            value=value,
+            resolved_date=resolved,
+            turn=turn,
+            char_start=start,
+            char_end=end,
+            start=seconds[0],
+            end=seconds[1],
+            confidence=round(min(max(confidence, 0.0), 0.999), 3),
+            evidence=tdoc.text[ev_start:ev_end].strip(),
+        )
 
     # -- building the answer -----------------------------------------------------------------
     def _trim(self, tokens: list[Token]) -> list[Token]:

@@ -1,0 +1,248 @@
+"""Trained call classifiers: manager errors (multi-label) and call type (one of eight, spam included).
+
+One plain-PyTorch network serves both (``TurnAttentionNet``): each turn becomes a vector
+(navec mean, hashed lemma uni- and bigrams, speaker, position, lexicon hits), a BiGRU reads
+the turns in order, and every label attends over the turns on its own. The attended turn is
+the label's evidence: a flagged error comes with the quote that triggered it. Call metrics
+(talk share, question rate, filler and value-reducing word rates, topics missed,
+interruptions...) join each label's logit. Training lives in ``training/classifiers.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from callqa.modelfiles import read_model_dir, save_model_dir
+from callqa.schemas import CallMetrics, CallType, CallTypePrediction, ErrorId, ManagerError, Speaker
+from callqa.text.embeddings import WordVectors, load_word_vectors
+from callqa.text.lexicon import Lexicon
+from callqa.understanding.calltype import has_phrase
+from callqa.understanding.document import CallDocument
+from callqa.understanding.metrics import count_phrases
+
+FEATURE_VERSION = 1
+WORD_DIM = 300
+HASH_DIM = 1024
+TURN_FLAGS = 10
+METRIC_FEATURES = 16
+QUOTE_CHARS = 240
+
+
+class ClassifierConfig(BaseModel):
+    """What a trained classifier needs besides its weights."""
+
+    type: Literal["errors", "calltype"]
+    labels: list[str]
+    feature_version: int = FEATURE_VERSION
+    hidden: int = 64
+    dropout: float = 0.3
+    thresholds: list[float] = []  # per label, for the multi-label error model
+    trained_on: dict[str, object] = {}
+
+    @property
+    def multi_label(self) -> bool:
+        return self.type == "errors"
+
+
+class TurnAttentionNet(nn.Module):
+    """Logits per label and each label's attention over the turns."""
+
+    def __init__(self, cfg: ClassifierConfig) -> None:
+        super().__init__()
+        n, h = len(cfg.labels), cfg.hidden
+        self.drop = nn.Dropout(cfg.dropout)
+        self.inp = nn.Linear(WORD_DIM + HASH_DIM + TURN_FLAGS, h)
+        self.gru = nn.GRU(h, h, batch_first=True, bidirectional=True)
+        self.attend = nn.Linear(2 * h, n)  # one attention query per label
+        self.label_w = nn.Parameter(torch.randn(n, 2 * h) * 0.05)
+        self.metrics = nn.Linear(METRIC_FEATURES, n)
+        self.bias = nn.Parameter(torch.zeros(n))
+
+    def forward(
+        self, turns: torch.Tensor, metrics: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        _b, t, _ = turns.shape
+        x = torch.relu(self.inp(self.drop(turns)))
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        h, _ = self.gru(packed)
+        h = self.drop(pad_packed_sequence(h, batch_first=True, total_length=t)[0])  # (B, T, 2h)
+        valid = torch.arange(t, device=turns.device)[None, :] < lengths[:, None]
+        scores = self.attend(h).masked_fill(~valid[..., None], -1e4)  # (B, T, L)
+        attn = scores.softmax(1)
+        pooled = torch.einsum("btl,btd->bld", attn, h)  # (B, L, 2h)
+        logits = (pooled * self.label_w).sum(-1) + self.metrics(metrics) + self.bias
+        return logits, attn.transpose(1, 2)  # (B, L), (B, L, T)
+
+
+@dataclass
+class CallVectors:
+    """One call as the classifier reads it."""
+
+    call_id: str
+    turns: np.ndarray  # (T, WORD_DIM + HASH_DIM + TURN_FLAGS)
+    metrics: np.ndarray  # (METRIC_FEATURES,)
+    target: np.ndarray | None = None  # multi-hot errors or one-hot call type
+
+
+def _bucket(token: str) -> int:
+    return zlib.crc32(token.encode("utf-8")) % HASH_DIM
+
+
+def metric_vector(metrics: CallMetrics) -> np.ndarray:
+    """Call metrics scaled to about 0..1 (timing ones only when the turns are timed)."""
+    covered, missing = len(metrics.topics_covered), len(metrics.topics_missing)
+    timing = metrics.timing
+    v = [
+        metrics.agent_word_share,
+        min(1.0, metrics.agent_question_rate),
+        min(1.0, metrics.filler_word_rate / 10),
+        min(1.0, sum(metrics.filler_words.values()) / 5),
+        min(1.0, sum(metrics.value_reducing_words.values()) / 3),
+        min(1.0, sum(metrics.strong_words.values()) / 5),
+        min(1.0, sum(metrics.bad_words.values()) / 3),
+        covered / max(1, covered + missing),
+        missing / max(1, covered + missing),
+        math.log1p(metrics.agent_turns) / 4,
+        math.log1p(metrics.client_turns) / 4,
+        math.log1p(metrics.agent_words + metrics.client_words) / 7,
+        min(1.0, (timing.interruptions if timing else 0) / 3),
+        min(1.0, (timing.agent_longest_monologue if timing else 0) / 60),
+        timing.agent_talk_share if timing else metrics.agent_word_share,
+        float(timing is not None),
+    ]
+    return np.array(v, dtype=np.float32)
+
+
+class TurnFeaturizer:
+    """Turns and metrics → arrays for ``TurnAttentionNet``."""
+
+    def __init__(self, lexicon: Lexicon, vectors: WordVectors | None = None) -> None:
+        self.lexicon = lexicon
+        self.vectors = vectors or load_word_vectors()
+
+    def vectors_for(self, doc: CallDocument, metrics: CallMetrics) -> CallVectors:
+        rows = []
+        n = max(1, len(doc.turns))
+        agent_seen = 0
+        for turn in doc.turns:
+            words = [t for t in turn.tokens if t.is_word]
+            vecs = [v for t in words if (v := self.vectors.vector(t.norm)) is not None]
+            mean = np.mean(vecs, 0) if vecs else np.zeros(WORD_DIM, np.float32)
+            bag = np.zeros(HASH_DIM, np.float32)
+            lemmas = [t.lemma for t in words]
+            for i, lemma in enumerate(lemmas):
+                bag[_bucket(lemma)] += 1
+                if i:
+                    bag[_bucket(f"{lemmas[i - 1]} {lemma}")] += 1
+            bag = np.log1p(bag)
+            agent = turn.speaker == Speaker.AGENT
+            agent_seen += agent
+            text = turn.text
+            flags = [
+                float(agent),
+                float(turn.speaker == Speaker.CLIENT),
+                turn.index / n,
+                float(turn.index == 0),
+                float(agent and agent_seen <= 2),  # the agent's opening
+                float(turn.index >= len(doc.turns) - 3),  # the closing
+                math.log1p(len(words)) / 4,
+                float("?" in text),
+                min(1.0, sum(count_phrases(text, self.lexicon.filler_words).values()) / 3),
+                float(has_phrase(text, self.lexicon.self_introduction)),
+            ]
+            rows.append(np.concatenate([mean, bag, np.array(flags, np.float32)]))
+        if not rows:
+            rows.append(np.zeros(WORD_DIM + HASH_DIM + TURN_FLAGS, np.float32))
+        return CallVectors(doc.call.call_id, np.stack(rows).astype(np.float32), metric_vector(metrics))
+
+
+def collate_vectors(batch: list[CallVectors]) -> dict[str, torch.Tensor]:
+    t = max(len(c.turns) for c in batch)
+    dim = batch[0].turns.shape[1]
+    turns = np.zeros((len(batch), t, dim), np.float32)
+    for i, c in enumerate(batch):
+        turns[i, : len(c.turns)] = c.turns
+    out = {
+        "turns": torch.from_numpy(turns),
+        "metrics": torch.from_numpy(np.stack([c.metrics for c in batch])),
+        "lengths": torch.tensor([len(c.turns) for c in batch]),
+    }
+    if all(c.target is not None for c in batch):
+        out["target"] = torch.from_numpy(np.stack([c.target for c in batch]).astype(np.float32))
+    return out
+
+
+def _quote(doc: CallDocument, turn: int) -> str:
+    text = doc.turns[turn].text.strip()
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
+
+
+class TurnClassifier:
+    """A trained error or call-type model, loaded from ``model.json`` + ``weights.pt``."""
+
+    def __init__(
+        self, net: TurnAttentionNet, config: ClassifierConfig, lexicon: Lexicon, name: str = "classifier"
+    ) -> None:
+        self.net = net.eval()
+        self.config = config
+        self.name = name
+        self.featurizer = TurnFeaturizer(lexicon)
+
+    @classmethod
+    def load(cls, path: str | Path, lexicon: Lexicon, name: str | None = None) -> TurnClassifier:
+        config, state = read_model_dir(path, ClassifierConfig, FEATURE_VERSION)
+        net = TurnAttentionNet(config)
+        net.load_state_dict(state)
+        return cls(net, config, lexicon, name=name or f"{config.type}:{Path(path).name}")
+
+    def save(self, path: str | Path) -> Path:
+        return save_model_dir(self.net, self.config, path)
+
+    @torch.no_grad()
+    def scores(self, vectors: CallVectors) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities per label and attention (labels × turns) for one call."""
+        batch = collate_vectors([vectors])
+        logits, attn = self.net(batch["turns"], batch["metrics"], batch["lengths"])
+        probs = torch.sigmoid(logits) if self.config.multi_label else logits.softmax(-1)
+        return probs[0].numpy(), attn[0].numpy()
+
+    def errors(self, doc: CallDocument, metrics: CallMetrics) -> list[ManagerError]:
+        """The manager's errors in a call, each with the turn and quote that triggered it."""
+        probs, attn = self.scores(self.featurizer.vectors_for(doc, metrics))
+        thresholds = self.config.thresholds or [0.5] * len(self.config.labels)
+        out = []
+        for i, label in enumerate(self.config.labels):
+            if probs[i] >= thresholds[i]:
+                turn = int(attn[i].argmax())
+                out.append(
+                    ManagerError(
+                        error=ErrorId(label),
+                        probability=round(float(probs[i]), 3),
+                        turn=turn,
+                        quote=_quote(doc, turn),
+                    )
+                )
+        return out
+
+    def call_type(self, doc: CallDocument, metrics: CallMetrics) -> CallTypePrediction:
+        probs, attn = self.scores(self.featurizer.vectors_for(doc, metrics))
+        i = int(probs.argmax())
+        turn = int(attn[i].argmax())
+        kind = CallType(self.config.labels[i])
+        return CallTypePrediction(
+            call_type=kind,
+            probability=round(float(probs[i]), 3),
+            spam=kind == CallType.SPAM,
+            turn=turn,
+            quote=_quote(doc, turn),
+        )

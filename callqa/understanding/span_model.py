@@ -1,0 +1,459 @@
+"""The trained answer extractor: a question-conditioned span network over the whole call.
+
+Plain PyTorch (no Lightning), so serving loads it from a directory of two files:
+``weights.pt`` (the state dict) and ``model.json`` (sizes, windows, calibration). Training
+lives in ``training/answers.py``.
+
+Input per call token: its navec vector, what kind of token it is (speaker, punctuation,
+typed mentions: money, dates, companies, roles, dodges; clause tense and question mark),
+and per question what the zero-shot extractor knows about it (how well its clause answers
+the question, how strongly the agent just asked it, how close the word is to the question's
+cue words, whether the rules would answer with it). A BiLSTM reads the call once; each
+question, encoded from its own text (so any questionnaire works), gates a second BiLSTM
+that scores answer starts and ends. Index 0 of both is "no answer" (SQuAD 2.0 style).
+Long calls are read in overlapping windows; a question's answer is its best span over all
+windows, kept when it beats "no answer" by the tuned margin; its confidence is the Platt-
+calibrated probability that such a margin gives a right answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from callqa.modelfiles import read_model_dir, save_model_dir
+from callqa.schemas import Answer, Call, LabelledCall, QuestionKind, Questionnaire, Speaker
+from callqa.text.embeddings import WordVectors
+from callqa.understanding.answers import ZeroShotAnswerExtractor, content_lemmas
+from callqa.understanding.document import CallDocument
+
+WORD_DIM = 300
+FEATURE_VERSION = 1
+TOKEN_FEATURES = (
+    "agent",
+    "client",
+    "turn_first",
+    "turn_last",
+    "word",
+    "question_mark",
+    "punct",
+    "capitalized",
+    "known",
+    "digits",
+    "money",
+    "time",
+    "org",
+    "role",
+    "number",
+    "dodge",
+    "clause_question",
+    "clause_past",
+    "clause_future",
+    "clause_first",
+    "raw_asr",
+    "vendor_pitch",
+    "position",
+)
+PAIR_FEATURES = ("relevance", "typed", "anchor", "asks", "cue", "ask_word", "zero_shot")
+KINDS = tuple(QuestionKind)
+
+
+class SpanConfig(BaseModel):
+    """What a trained span model needs besides its weights."""
+
+    type: Literal["span"] = "span"
+    feature_version: int = FEATURE_VERSION
+    hidden: int = 64
+    model_hidden: int = 48
+    dropout: float = 0.2
+    window: int = 320
+    stride: int = 160
+    max_answer_tokens: int = 48
+    threshold: float = 0.0  # margin over "no answer" a span must beat
+    calibration: tuple[float, float] = (1.0, 0.0)  # Platt: p = sigmoid(a * margin + b)
+    questionnaire: str = ""
+    trained_on: dict[str, object] = {}
+
+
+class SpanNet(nn.Module):
+    """Start/end logits per question over one window of call tokens (index 0: no answer)."""
+
+    def __init__(self, cfg: SpanConfig) -> None:
+        super().__init__()
+        nf, npf = len(TOKEN_FEATURES), len(PAIR_FEATURES)
+        h, m = cfg.hidden, cfg.model_hidden
+        self.drop = nn.Dropout(cfg.dropout)
+        self.inp = nn.Linear(WORD_DIM + nf, h)
+        self.enc = nn.LSTM(h, h, batch_first=True, bidirectional=True)
+        self.question = nn.Linear(WORD_DIM + len(KINDS) + 2, 2 * h)
+        self.fuse = nn.Linear(4 * h + npf, m)
+        # per question, local context by two convolutions (a second LSTM per question costs 10x)
+        self.conv1 = nn.Conv1d(m, m, kernel_size=5, padding=2)
+        self.conv2 = nn.Conv1d(m, m, kernel_size=5, padding=4, dilation=2)
+        self.start = nn.Linear(2 * m + npf, 1)
+        self.end = nn.Linear(2 * m + npf, 1)
+        self.null = nn.Linear(2 * m + npf, 2)
+
+    @staticmethod
+    def _run(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = lstm(packed)
+        return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+
+    def forward(
+        self,
+        words: torch.Tensor,  # (B, T, 300)
+        feats: torch.Tensor,  # (B, T, F)
+        pair: torch.Tensor,  # (B, T, Q, P)
+        questions: torch.Tensor,  # (Q, 300 + kinds + 2)
+        lengths: torch.Tensor,  # (B,)
+        candidates: torch.Tensor,  # (B, T) bool: tokens an answer may start or end on
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        b, t, _ = words.shape
+        q = questions.shape[0]
+        x = torch.relu(self.inp(self.drop(torch.cat([words, feats], -1))))
+        h = self.drop(self._run(self.enc, x, lengths))  # (B, T, 2h)
+        qv = torch.tanh(self.question(questions))  # (Q, 2h)
+        hq = h.unsqueeze(2).expand(b, t, q, h.shape[-1])
+        fused = torch.relu(self.fuse(torch.cat([hq, hq * qv, pair], -1)))  # (B, T, Q, m)
+        valid = (torch.arange(t, device=words.device)[None, :] < lengths[:, None]).repeat_interleave(q, 0)
+        fused = fused.permute(0, 2, 3, 1).reshape(b * q, -1, t) * valid[:, None, :]  # (B*Q, m, T)
+        c1 = torch.relu(self.conv1(fused)) * valid[:, None, :]
+        c2 = torch.relu(self.conv2(c1)) * valid[:, None, :]
+        m = self.drop(torch.cat([c1, c2], 1).transpose(1, 2))  # (B*Q, T, 2m)
+        pq = pair.permute(0, 2, 1, 3).reshape(b * q, t, -1)
+        z = torch.cat([m, pq], -1)  # (B*Q, T, 2m + P)
+        pooled = z.masked_fill(~valid[..., None], -1e4).max(1).values
+        null = self.null(pooled)  # (B*Q, 2)
+        allowed = candidates.repeat_interleave(q, 0)
+        start = self.start(z).squeeze(-1).masked_fill(~allowed, -1e4)
+        end = self.end(z).squeeze(-1).masked_fill(~allowed, -1e4)
+        start = torch.cat([null[:, :1], start], 1).view(b, q, t + 1)
+        end = torch.cat([null[:, 1:], end], 1).view(b, q, t + 1)
+        return start, end
+
+
+@dataclass
+class CallFeatures:
+    """One call turned into arrays (all tokens of all turns, in order)."""
+
+    call_id: str
+    turn_of: np.ndarray  # (N,) turn index of each token
+    spans: list[tuple[int, int]]  # char span of each token in its turn
+    words: np.ndarray  # (N, 300) float16
+    feats: np.ndarray  # (N, F) float32
+    pair: np.ndarray  # (N, Q, P) float32
+    candidates: np.ndarray  # (N,) bool
+    gold: list[tuple[int, int] | bool | None]  # per question: token span, None (no answer), False (unlabelled)
+
+    def __len__(self) -> int:
+        return len(self.turn_of)
+
+
+@dataclass
+class Window:
+    """A slice of a call's tokens with its gold start/end per question (0 = no answer, -100 = unlabelled)."""
+
+    call: CallFeatures
+    lo: int
+    hi: int
+
+    def targets(self) -> tuple[list[int], list[int]]:
+        starts, ends = [], []
+        for g in self.call.gold:
+            if g is False:
+                starts.append(-100)
+                ends.append(-100)
+            elif g is None or not (self.lo <= g[0] and g[1] < self.hi):
+                starts.append(0)
+                ends.append(0)
+            else:
+                starts.append(g[0] - self.lo + 1)
+                ends.append(g[1] - self.lo + 1)
+        return starts, ends
+
+
+def windows(call: CallFeatures, size: int, stride: int) -> list[Window]:
+    """Overlapping windows that cover every token (one window for a short call)."""
+    n = len(call)
+    if n <= size:
+        return [Window(call, 0, n)]
+    out = []
+    lo = 0
+    while True:
+        hi = min(n, lo + size)
+        out.append(Window(call, lo, hi))
+        if hi == n:
+            return out
+        lo += stride
+
+
+def collate(batch: Sequence[Window], questions: np.ndarray) -> dict[str, torch.Tensor]:
+    """Pad windows into one batch of tensors (targets included)."""
+    t = max(w.hi - w.lo for w in batch)
+    b = len(batch)
+    q, npf = questions.shape[0], len(PAIR_FEATURES)
+    words = np.zeros((b, t, WORD_DIM), np.float32)
+    feats = np.zeros((b, t, len(TOKEN_FEATURES)), np.float32)
+    pair = np.zeros((b, t, q, npf), np.float32)
+    cand = np.zeros((b, t), bool)
+    starts, ends = [], []
+    for i, w in enumerate(batch):
+        n = w.hi - w.lo
+        words[i, :n] = w.call.words[w.lo : w.hi]
+        feats[i, :n] = w.call.feats[w.lo : w.hi]
+        pair[i, :n] = w.call.pair[w.lo : w.hi]
+        cand[i, :n] = w.call.candidates[w.lo : w.hi]
+        s, e = w.targets()
+        starts.append(s)
+        ends.append(e)
+    return {
+        "words": torch.from_numpy(words),
+        "feats": torch.from_numpy(feats),
+        "pair": torch.from_numpy(pair),
+        "questions": torch.from_numpy(questions),
+        "lengths": torch.tensor([w.hi - w.lo for w in batch]),
+        "candidates": torch.from_numpy(cand),
+        "start": torch.tensor(starts),
+        "end": torch.tensor(ends),
+    }
+
+
+class SpanFeaturizer:
+    """Calls → arrays for ``SpanNet``; the zero-shot extractor supplies the rule features."""
+
+    def __init__(self, questionnaire: Questionnaire, zero_shot: ZeroShotAnswerExtractor | None = None) -> None:
+        self.questionnaire = questionnaire
+        self.zero_shot = zero_shot or ZeroShotAnswerExtractor(questionnaire)
+        self.vectors: WordVectors = self.zero_shot.vectors
+        self.questions = self._question_vectors()
+
+    def _question_vectors(self) -> np.ndarray:
+        rows = []
+        for profile in self.zero_shot.profiles:
+            q = profile.question
+            vecs = [
+                v
+                for text in [q.text, *q.paraphrases]
+                for lemma in content_lemmas(text, self.zero_shot.lexicon)
+                if (v := self.vectors.vector(lemma)) is not None
+            ]
+            mean = np.mean(vecs, 0) if vecs else np.zeros(WORD_DIM, np.float32)
+            mean = mean / (np.linalg.norm(mean) or 1.0)
+            kind = [float(q.kind == k) for k in KINDS]
+            orient = [float(profile.orientation == "past"), float(profile.orientation == "future")]
+            rows.append(np.concatenate([mean, kind, orient]).astype(np.float32))
+        return np.stack(rows)
+
+    def document(self, call: Call) -> CallDocument:
+        return CallDocument.build(call, self.zero_shot.lexicon)
+
+    def features(
+        self, call: Call, doc: CallDocument | None = None, labelled: LabelledCall | None = None
+    ) -> CallFeatures:
+        doc = doc or self.document(call)
+        zs = self.zero_shot
+        ev = zs.evidence(doc)
+        chosen = {a.question_id: a for a in ([] if ev.vendor_pitch else zs.extract(call, doc))}
+        nq = len(zs.profiles)
+        total = sum(len(t.tokens) for t in doc.turns) or 1
+        turn_of, spans, words, feats, pair, cand = [], [], [], [], [], []
+        pos = 0
+        for turn in doc.turns:
+            client = turn.speaker == Speaker.CLIENT
+            typed = ev.typed.get(turn.index)
+            clause_at = {}
+            for ci, clause in enumerate(turn.clauses):
+                for k, tok in enumerate(clause.tokens):
+                    clause_at[tok.start] = (ci, clause, k == 0)
+            for k, tok in enumerate(turn.tokens):
+                ci, clause, first = clause_at.get(tok.start, (None, None, False))
+
+                def inside(spans_: Sequence[tuple], tok=tok) -> float:
+                    return float(any(s[0] < tok.end and tok.start < s[1] for s in spans_))
+
+                f = [
+                    float(turn.speaker == Speaker.AGENT),
+                    float(client),
+                    float(k == 0),
+                    float(k == len(turn.tokens) - 1),
+                    float(tok.is_word),
+                    float("?" in tok.text),
+                    float(not tok.is_word and "?" not in tok.text),
+                    float(tok.is_capitalized),
+                    float(tok.known),
+                    float(any(c.isdigit() for c in tok.text)),
+                    inside([(m.start, m.end) for m in turn.money]),
+                    inside([(m.start, m.end) for m in turn.times]),
+                    inside(typed.org) if typed else 0.0,
+                    inside(typed.role) if typed else 0.0,
+                    inside(typed.numbers) if typed else 0.0,
+                    inside(typed.dodge) if typed else 0.0,
+                    float(bool(clause and clause.is_question)),
+                    float(bool(clause and clause.tense == "past")),
+                    float(bool(clause and clause.tense == "future")),
+                    float(first),
+                    float(not turn.punctuated),
+                    float(ev.vendor_pitch),
+                    pos / total,
+                ]
+                p = np.zeros((nq, len(PAIR_FEATURES)), np.float32)
+                for qi, profile in enumerate(zs.profiles):
+                    if turn.index in ev.clauses and ci is not None:
+                        rel, has_entity = ev.clauses[turn.index][ci][qi]
+                        p[qi, 0] = math.tanh(rel / 2)
+                        p[qi, 1] = float(has_entity)
+                    if turn.index in ev.anchors:
+                        p[qi, 2] = ev.anchors[turn.index][qi]
+                    if turn.index in ev.asks:
+                        p[qi, 3] = ev.asks[turn.index][qi]
+                    if tok.is_word:
+                        p[qi, 4] = min(1.0, profile.cues.match(tok.lemma))
+                        p[qi, 5] = min(1.0, profile.ask.match(tok.lemma))
+                    a = chosen.get(profile.question.id)
+                    if a is not None and a.turn == turn.index and a.char_start < tok.end and tok.start < a.char_end:
+                        p[qi, 6] = 1.0
+                vec = self.vectors.vector(tok.norm) if tok.is_word else None
+                turn_of.append(turn.index)
+                spans.append((tok.start, tok.end))
+                words.append(vec if vec is not None else np.zeros(WORD_DIM, np.float32))
+                feats.append(f)
+                pair.append(p)
+                cand.append(client and tok.is_word)
+                pos += 1
+        if not any(cand):  # a transcript with no CLIENT turns: answers may come from anyone
+            cand = [bool(f[4]) for f in feats]
+        features = CallFeatures(
+            call_id=call.call_id,
+            turn_of=np.array(turn_of, dtype=np.int32),
+            spans=spans,
+            words=np.array(words, dtype=np.float16).reshape(-1, WORD_DIM),
+            feats=np.array(feats, dtype=np.float32).reshape(-1, len(TOKEN_FEATURES)),
+            pair=np.array(pair, dtype=np.float32).reshape(-1, nq, len(PAIR_FEATURES)),
+            candidates=np.array(cand, dtype=bool),
+            gold=[False] * nq,
+        )
+        if labelled is not None:
+            features.gold = self.gold(features, labelled)
+        return features
+
+    def gold(self, features: CallFeatures, call: LabelledCall) -> list[tuple[int, int] | bool | None]:
+        """Token spans of the gold answers (None: no answer, also for a question the call does not list,
+        as the answer metric reads it; False: the span is not in the turn, so it is not trained on)."""
+        out: list[tuple[int, int] | bool | None] = []
+        for profile in self.zero_shot.profiles:
+            g = call.answers.get(profile.question.id)
+            if g is None:
+                out.append(None)
+                continue
+            text = call.turns[g.turn].text
+            start = text.find(g.text)
+            end = start + len(g.text)
+            idx = [
+                i
+                for i, (t, (a, b)) in enumerate(zip(features.turn_of, features.spans, strict=True))
+                if t == g.turn and a < end and start < b and features.candidates[i]
+            ]
+            out.append((idx[0], idx[-1]) if start >= 0 and idx else False)
+        return out
+
+
+def best_spans(
+    start: torch.Tensor, end: torch.Tensor, turn_of: torch.Tensor, max_tokens: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per question: the best span's (start, end) token index in the window and its margin over no answer.
+
+    ``start``/``end``: (Q, T + 1) logits of one window; ``turn_of``: (T,) turn of each token.
+    """
+    s, e = start[:, 1:], end[:, 1:]
+    t = s.shape[1]
+    i = torch.arange(t)
+    ok = (i[None, :] >= i[:, None]) & (i[None, :] - i[:, None] < max_tokens) & (turn_of[:, None] == turn_of[None, :])
+    score = s[:, :, None] + e[:, None, :]
+    score = score.masked_fill(~ok[None], -1e9)
+    flat = score.view(score.shape[0], -1)
+    best, arg = flat.max(1)
+    margin = best - (start[:, 0] + end[:, 0])
+    return arg // t, arg % t, margin
+
+
+class SpanAnswerExtractor:
+    """``AnswerExtractor`` backed by a trained ``SpanNet`` (loads from a model directory)."""
+
+    def __init__(
+        self,
+        net: SpanNet,
+        config: SpanConfig,
+        questionnaire: Questionnaire,
+        name: str = "span",
+        featurizer: SpanFeaturizer | None = None,
+    ) -> None:
+        self.net = net.eval()
+        self.config = config
+        self.questionnaire = questionnaire
+        self.name = name
+        self.featurizer = featurizer or SpanFeaturizer(questionnaire)
+
+    @classmethod
+    def load(cls, path: str | Path, questionnaire: Questionnaire, name: str | None = None) -> SpanAnswerExtractor:
+        config, state = read_model_dir(path, SpanConfig, FEATURE_VERSION)
+        net = SpanNet(config)
+        net.load_state_dict(state)
+        return cls(net, config, questionnaire, name=name or f"span:{Path(path).name}")
+
+    def save(self, path: str | Path) -> Path:
+        return save_model_dir(self.net, self.config, path)
+
+    @torch.no_grad()
+    def margins(self, features: CallFeatures) -> list[tuple[float, int, int]]:
+        """Per question: (margin over no answer, first token, last token) of its best span in the call."""
+        cfg = self.config
+        nq = self.featurizer.questions.shape[0]
+        best: list[tuple[float, int, int]] = [(-math.inf, -1, -1)] * nq
+        if len(features) == 0:
+            return best
+        for w in windows(features, cfg.window, cfg.stride):
+            batch = collate([w], self.featurizer.questions)
+            start, end = self.net(
+                batch["words"],
+                batch["feats"],
+                batch["pair"],
+                batch["questions"],
+                batch["lengths"],
+                batch["candidates"],
+            )
+            turn_of = torch.from_numpy(features.turn_of[w.lo : w.hi].astype(np.int64))
+            a, b, margin = best_spans(start[0], end[0], turn_of, cfg.max_answer_tokens)
+            for qi in range(nq):
+                m = float(margin[qi])
+                if m > best[qi][0]:
+                    best[qi] = (m, w.lo + int(a[qi]), w.lo + int(b[qi]))
+        return best
+
+    def confidence(self, margin: float) -> float:
+        a, b = self.config.calibration
+        return 1 / (1 + math.exp(-(a * margin + b)))
+
+    def extract(self, call: Call, document: CallDocument | None = None) -> list[Answer]:
+        doc = document or self.featurizer.document(call)
+        features = self.featurizer.features(call, doc)
+        answers = []
+        for qi, (margin, a, b) in enumerate(self.margins(features)):
+            if margin <= self.config.threshold or a < 0:
+                continue
+            turn = int(features.turn_of[a])
+            answers.append(
+                self.featurizer.zero_shot.span_answer(
+                    doc, qi, turn, features.spans[a][0], features.spans[b][1], self.confidence(margin)
+                )
+            )
+        return answers

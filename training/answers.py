@@ -1,0 +1,211 @@
+"""Fine-tune the span answer extractor (``callqa.understanding.span_model``) with Lightning.
+
+Training data: synthetic calls from the generator plus any labelled calls given; labelled
+(real) calls are repeated ``labelled_weight`` times per epoch because they are few and they
+are what the model must get right. A slice of the calls (by call id) is held out to pick the
+answer threshold and to calibrate confidence (Platt scaling on the margin over "no answer").
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from callqa.progress import progress
+from callqa.schemas import LabelledCall, Questionnaire
+from callqa.understanding.span_model import (
+    CallFeatures,
+    SpanAnswerExtractor,
+    SpanConfig,
+    SpanFeaturizer,
+    SpanNet,
+    Window,
+    collate,
+    windows,
+)
+
+
+class SpanModule(pl.LightningModule):
+    """``SpanNet`` + its loss and optimiser; the network itself is what gets saved and served."""
+
+    def __init__(self, config: SpanConfig, questions: np.ndarray, lr: float = 2e-3, weight_decay: float = 1e-4):
+        super().__init__()
+        self.config = config
+        self.net = SpanNet(config)
+        self.register_buffer("questions", torch.from_numpy(questions), persistent=False)
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.loss = nn.CrossEntropyLoss(ignore_index=-100)
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        start, end = self.net(
+            batch["words"], batch["feats"], batch["pair"], batch["questions"], batch["lengths"], batch["candidates"]
+        )
+        flat_s, flat_e = start.flatten(0, 1), end.flatten(0, 1)
+        loss = self.loss(flat_s, batch["start"].flatten()) + self.loss(flat_e, batch["end"].flatten())
+        return loss, start, end
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self._loss(batch)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["lengths"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, start, end = self._loss(batch)
+        n = len(batch["lengths"])
+        self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+        labelled = batch["start"] != -100
+        null_pred = (start[..., 0] + end[..., 0]) >= (start[..., 1:].max(-1).values + end[..., 1:].max(-1).values)
+        null_gold = batch["start"] == 0
+        agree = ((null_pred == null_gold) & labelled).sum() / labelled.sum().clamp(min=1)
+        self.log("val_null_accuracy", agree, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+@dataclass
+class SpanData:
+    """Featurised calls, split into training and calibration calls."""
+
+    featurizer: SpanFeaturizer
+    train: list[CallFeatures]
+    calibration: list[CallFeatures]
+    train_calls: list[LabelledCall]
+    calibration_calls: list[LabelledCall]
+    labelled_weight: int
+
+    def train_windows(self, config: SpanConfig) -> list[Window]:
+        out = []
+        labelled = {c.call_id for c in self.train_calls if not c.call_id.startswith("syn-")}
+        for f in self.train:
+            repeat = self.labelled_weight if f.call_id in labelled else 1
+            out.extend(windows(f, config.window, config.stride) * repeat)
+        return out
+
+    def val_windows(self, config: SpanConfig) -> list[Window]:
+        return [w for f in self.calibration for w in windows(f, config.window, config.stride)]
+
+
+def prepare(
+    calls: Sequence[LabelledCall],
+    questionnaire: Questionnaire,
+    calibration_share: float = 0.12,
+    labelled_weight: int = 4,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> SpanData:
+    """Featurise ``calls`` and hold out a calibration slice (stable by call id and seed)."""
+    featurizer = SpanFeaturizer(questionnaire)
+    rng = random.Random(seed)
+    order = sorted(calls, key=lambda c: c.call_id)
+    rng.shuffle(order)
+    n_cal = max(1, round(len(order) * calibration_share)) if len(order) > 1 else 0
+    cal_calls, train_calls = order[:n_cal], order[n_cal:]
+    feats: dict[str, CallFeatures] = {}
+    with progress(show_progress) as bar:
+        task = bar.add_task("featurising calls", total=len(order))
+        for c in order:
+            feats[c.call_id] = featurizer.features(c.to_call(), labelled=c)
+            bar.advance(task)
+    return SpanData(
+        featurizer=featurizer,
+        train=[feats[c.call_id] for c in train_calls],
+        calibration=[feats[c.call_id] for c in cal_calls],
+        train_calls=train_calls,
+        calibration_calls=cal_calls,
+        labelled_weight=labelled_weight,
+    )
+
+
+def loaders(data: SpanData, config: SpanConfig, batch_size: int, seed: int) -> tuple[DataLoader, DataLoader | None]:
+    questions = data.featurizer.questions
+    gen = torch.Generator().manual_seed(seed)
+    train = DataLoader(
+        data.train_windows(config),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=gen,
+        collate_fn=lambda b: collate(b, questions),
+    )
+    val_w = data.val_windows(config)
+    val = DataLoader(val_w, batch_size=batch_size, collate_fn=lambda b: collate(b, questions)) if val_w else None
+    return train, val
+
+
+def _token_f1(pred: tuple[int, int], gold: tuple[int, int]) -> float:
+    overlap = max(0, min(pred[1], gold[1]) - max(pred[0], gold[0]) + 1)
+    if overlap == 0:
+        return 0.0
+    p = overlap / (pred[1] - pred[0] + 1)
+    r = overlap / (gold[1] - gold[0] + 1)
+    return 2 * p * r / (p + r)
+
+
+def calibrate(extractor: SpanAnswerExtractor, calls: Sequence[CallFeatures]) -> dict[str, float]:
+    """Pick the answer threshold (best span F1 on the calibration calls) and fit Platt scaling.
+
+    A span counts as right when it overlaps the gold span with token F1 ≥ 0.5, as the answer
+    metric does. Returns the calibration metrics (expected calibration error before/after).
+    """
+    margins, right, golds = [], [], 0
+    for f in calls:
+        for qi, (m, a, b) in enumerate(extractor.margins(f)):
+            g = f.gold[qi]
+            if g is False or a < 0:
+                continue
+            golds += g is not None
+            margins.append(m)
+            right.append(g is not None and _token_f1((a, b), g) >= 0.5)
+    if not margins:
+        return {}
+    m = np.array(margins)
+    y = np.array(right, dtype=float)
+    best_f1, best_tau = -1.0, 0.0
+    for tau in sorted({0.0, *np.quantile(m, np.linspace(0.05, 0.95, 37)).tolist()}):
+        kept = m > tau
+        tp = float((y * kept).sum())
+        p = tp / max(1, kept.sum())
+        r = tp / max(1, golds)
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        if f1 > best_f1 + 1e-9:
+            best_f1, best_tau = f1, float(tau)
+    before = _ece(1 / (1 + np.exp(-m)), y)
+    a, b = _platt(m, y)
+    extractor.config.threshold = best_tau
+    extractor.config.calibration = (a, b)
+    after = _ece(1 / (1 + np.exp(-(a * m + b))), y)
+    return {"calibration_span_f1": best_f1, "threshold": best_tau, "ece_before": before, "ece_after": after}
+
+
+def _platt(margin: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+    """Logistic regression of right/wrong on the margin (sklearn, lightly regularised)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if right.min() == right.max():
+        return 1.0, 0.0
+    lr = LogisticRegression(C=10.0).fit(margin.reshape(-1, 1), right.astype(int))
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def _ece(prob: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        sel = (prob >= lo) & (prob < hi if hi < 1 else prob <= hi)
+        if sel.any():
+            total += sel.mean() * abs(prob[sel].mean() - right[sel].mean())
+    return float(total)
+
+
+def steps_per_epoch(n_windows: int, batch_size: int) -> int:
+    return max(1, math.ceil(n_windows / batch_size))
