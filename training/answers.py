@@ -180,14 +180,14 @@ def calibrate(extractor: SpanAnswerExtractor, calls: Sequence[CallFeatures]) -> 
         if f1 > best_f1 + 1e-9:
             best_f1, best_tau = f1, float(tau)
     before = _ece(1 / (1 + np.exp(-m)), y)
-    a, b = _platt(m, y)
+    a, b = platt(m, y)
     extractor.config.threshold = best_tau
     extractor.config.calibration = (a, b)
     after = _ece(1 / (1 + np.exp(-(a * m + b))), y)
     return {"calibration_span_f1": best_f1, "threshold": best_tau, "ece_before": before, "ece_after": after}
 
 
-def _platt(margin: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+def platt(margin: np.ndarray, right: np.ndarray) -> tuple[float, float]:
     """Logistic regression of right/wrong on the margin (sklearn, lightly regularised)."""
     from sklearn.linear_model import LogisticRegression
 

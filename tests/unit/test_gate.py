@@ -20,7 +20,7 @@ def _summary(f1: float, per: dict[str, float]) -> EvaluationSummary:
             span_em=v,
             span_f1=v,
             value_accuracy=None,
-        )  # fmt: skip
+        )
         for k, v in per.items()
     }
     return EvaluationSummary(

@@ -1,0 +1,73 @@
+"""The HuggingFace backbone: a tiny BERT built here (no hub), one real fine-tuning step, saved and reloaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callqa.models import load_answer_extractor
+from callqa.understanding.hf_span import HFSpanAnswerExtractor, render_context
+from training.fit import FitOptions
+from training.jobs import TrainSpec, train
+
+SENTENCES = [
+    "Добрый день, меня зовут Ольга, компания ТехноСнаб.",
+    "Мы берём подшипники у Подшипник-Центра уже пять лет.",
+    "Последняя закупка была на полтора миллиона рублей.",
+    "Решение принимает генеральный директор, Сергей Петрович.",
+    "Следующую закупку планируем весной, в апреле или мае.",
+    "Кто у вас сейчас поставщик? Какой бюджет? Когда закупка?",
+    "ещё нам важны сроки доставки и цена, отсрочка платежа",
+]
+
+
+def tiny_bert(path: Path) -> Path:
+    """A 2-layer BERT QA model with a WordPiece tokenizer trained on a few Russian sentences."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    # no accent stripping: it would turn й into и and ё into е
+    tok.normalizer = normalizers.BertNormalizer(strip_accents=False, lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=600, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], show_progress=False
+    )
+    tok.train_from_iterator(SENTENCES * 5, trainer=trainer)
+    hf_tok = BertTokenizerFast(vocab=tok.get_vocab(), do_lower_case=True, strip_accents=False)
+    hf_tok.save_pretrained(path)
+    config = BertConfig(
+        vocab_size=len(hf_tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=512,
+    )  # fmt: skip
+    BertForQuestionAnswering(config).save_pretrained(path)
+    return path
+
+
+def test_render_context_keeps_turn_offsets(supplier_call):
+    context, spans = render_context(supplier_call.to_call())
+    for turn, start, end in spans:
+        assert context[start:end] == supplier_call.turns[turn].text
+
+
+def test_fine_tune_one_step_and_reload(tmp_path, questionnaire, supplier_call):
+    pytest.importorskip("transformers")
+    backbone = tiny_bert(tmp_path / "tiny-bert")
+    spec = TrainSpec(
+        task="answers",
+        synthetic=4,
+        backbone=str(backbone),
+        fit=FitOptions(max_epochs=1, max_steps=1, batch_size=8, lr=1e-3, progress=False),
+        register=False,
+    )
+    outcome = train(spec, out_dir=tmp_path / "model")
+    assert outcome.metrics["steps"] == 1
+    extractor = load_answer_extractor(str(outcome.model_dir), questionnaire)
+    assert isinstance(extractor, HFSpanAnswerExtractor)
+    extractor.config.threshold = -1e9  # answer every question: spans must map back into client turns
+    answers = extractor.extract(supplier_call.to_call())
+    assert len(answers) == len(questionnaire.questions)
+    for a in answers:
+        turn = supplier_call.turns[a.turn]
+        assert turn.speaker == "CLIENT" and turn.text[a.char_start : a.char_end] == a.text
