@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench models mlflow clean help
+.PHONY: install demo test lint bench models mlflow train cv clean help
 
 install: $(STAMP) ## Create .venv and install callqa with its dev tools (torch pinned first)
 
@@ -33,6 +33,25 @@ bench: install ## Benchmarks; results go to docs/benchmarks.md by hand, with mac
 
 models: install ## Build and briefly train the default speech models into .callqa/models (no downloads)
 	$(BIN)/callqa speech build-models
+
+TRAIN_DIR ?= .callqa/train
+DEV_DATA ?= ../shared/data/dev_calls*.jsonl
+ANSWERS_ARGS ?= --synthetic 300 --epochs 12 --labelled-weight 8 --max-minutes 9
+CLASSIFIER_ARGS ?= --synthetic 800 --epochs 15 --labelled-weight 8 --max-minutes 3
+
+train: install ## Main training job: fine-tune answers, errors, call type; the gate promotes on the held-out dev half
+	$(BIN)/callqa split --data "$(DEV_DATA)" --out $(TRAIN_DIR)/data
+	$(BIN)/callqa train answers --data $(TRAIN_DIR)/data/tune.jsonl $(ANSWERS_ARGS)
+	$(BIN)/callqa gate answers --data $(TRAIN_DIR)/data/held_out.jsonl
+	$(BIN)/callqa train errors --data $(TRAIN_DIR)/data/tune.jsonl $(CLASSIFIER_ARGS)
+	$(BIN)/callqa gate errors --data $(TRAIN_DIR)/data/held_out.jsonl
+	$(BIN)/callqa train calltype --data $(TRAIN_DIR)/data/tune.jsonl $(CLASSIFIER_ARGS)
+	$(BIN)/callqa gate calltype --data $(TRAIN_DIR)/data/held_out.jsonl
+	$(BIN)/callqa evaluate --data $(TRAIN_DIR)/data/held_out.jsonl --model zero-shot
+	-$(BIN)/callqa evaluate --data $(TRAIN_DIR)/data/held_out.jsonl --model champion
+
+cv: install ## Dev-set cross-validation of the fine-tuned models (train on one half + synthetic, test the other, swap)
+	ANSWERS_ARGS="$(ANSWERS_ARGS)" CLASSIFIER_ARGS="$(CLASSIFIER_ARGS)" bash scripts/cross_validate.sh .callqa/cv
 
 mlflow: install ## MLflow tracking + registry server on 127.0.0.1:5000 (SQLite + artifacts under .callqa/mlflow)
 	bash mlflow/server.sh

@@ -90,8 +90,9 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
 
 def resolve(uri: str, settings: Settings | None = None) -> Any:
     """The registered ``ModelVersion`` a reference names, or ``ModelNotFound`` saying what is missing."""
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
+
+    from mlflow import MlflowClient
 
     name, version, alias = parse_model_uri(uri)
     use(settings)
@@ -116,3 +117,19 @@ def promote(task: str, version: str | int, settings: Settings | None = None) -> 
 
     resolve(f"models:/{model_name(task)}/{version}", settings)  # a clear error for a missing version
     MlflowClient().set_registered_model_alias(model_name(task), CHAMPION, str(version))
+
+
+def register_artifacts(task: str, source: str, run_id: str, settings: Settings | None = None) -> str:
+    """Register a run's artifact directory that is not an MLflow Model (the diarizer's ``.nemo``)."""
+    from mlflow.exceptions import MlflowException
+
+    from mlflow import MlflowClient
+
+    use(settings)
+    client = MlflowClient()
+    name = model_name(task)
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    return str(client.create_model_version(name, source=source, run_id=run_id).version)

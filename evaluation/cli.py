@@ -252,6 +252,8 @@ def _print_gate(d, console: Console) -> None:
     table = Table(title=f"{d.task}: {d.metric} on {d.held_out_calls} held-out calls", title_justify="left")
     table.add_column("model")
     table.add_column(d.metric, justify="right")
+    if d.zero_shot_score is not None and d.champion != ZERO_SHOT:
+        table.add_row(f"baseline: {ZERO_SHOT}", f"{d.zero_shot_score:.3f}")
     table.add_row(f"before: {d.champion}", f"{d.champion_score:.3f}")
     table.add_row(f"after:  {d.candidate}", f"[bold]{d.candidate_score:.3f}[/]")
     console.print(table)

@@ -36,6 +36,7 @@ class GateDecision(BaseModel):
     metric: str
     per_item_drops: dict[str, float]  # question or error id → how much it fell (positive: worse)
     held_out_calls: int
+    zero_shot_score: float | None = None  # answers: the untrained baseline on the same calls
 
 
 def _evaluate(task: str, spec: str, calls, questionnaire, settings) -> Evaluation:
@@ -109,6 +110,12 @@ def run_gate(
         champ_label = ZERO_SHOT
     else:
         champ_eval, champ_label = None, "none"
+    baseline = None
+    if task == "answers":
+        base_eval = (
+            champ_eval if champ_label == ZERO_SHOT else _evaluate(task, ZERO_SHOT, held_out, questionnaire, settings)
+        )
+        baseline = base_eval.summary.answer_f1
     promoted, reason, drops = decide(task, cand_eval.summary, champ_eval.summary if champ_eval else None, max_drop)
     if current is not None and str(current.version) == str(version):
         promoted, reason = False, f"version {version} already is the champion"
@@ -125,6 +132,7 @@ def run_gate(
         metric=metric,
         per_item_drops=drops,
         held_out_calls=len(held_out),
+        zero_shot_score=baseline,
     )
     if promoted:
         registry.promote(task, version, settings)
@@ -134,6 +142,8 @@ def run_gate(
     if run_id:
         client.log_metric(run_id, f"gate_candidate_{metric}", cand_score)
         client.log_metric(run_id, f"gate_champion_{metric}", champ_score)
+        if baseline is not None:
+            client.log_metric(run_id, f"gate_zero_shot_{metric}", baseline)
         client.set_tag(run_id, "callqa.gate", "promoted" if promoted else "refused")
         client.set_tag(run_id, "callqa.gate_reason", reason[:5000])
         _log_report(client, run_id, decision, cand_eval, champ_eval, report_dir)

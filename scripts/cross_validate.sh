@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Dev-set cross-validation of the fine-tuned models: train on synthetic calls + one half of the
 # hand-written dev calls, score on the other half, then swap. Prints one JSON line per fold and task.
-# Usage: scripts/cross_validate.sh [OUT_DIR]   (env: CALLQA bin dir via BIN, train options via TRAIN_ARGS)
+# Usage: scripts/cross_validate.sh [OUT_DIR]   (env: BIN = the venv bin dir; ANSWERS_ARGS, CLASSIFIER_ARGS = train options)
 set -euo pipefail
 BIN=${BIN:-.venv/bin}
 OUT=${1:-.callqa/cv}
-TRAIN_ARGS=${TRAIN_ARGS:-}
+ANSWERS_ARGS=${ANSWERS_ARGS:-}
+CLASSIFIER_ARGS=${CLASSIFIER_ARGS:-}
 mkdir -p "$OUT"
 "$BIN/callqa" split --data "../shared/data/dev_calls*.jsonl" --out "$OUT/data"
 for fold in tune held_out; do
   other=$([ "$fold" = tune ] && echo held_out || echo tune)
   for task in answers errors calltype; do
+    train_args=$([ "$task" = answers ] && echo "$ANSWERS_ARGS" || echo "$CLASSIFIER_ARGS")
     # shellcheck disable=SC2086
-    model=$("$BIN/callqa" train "$task" --data "$OUT/data/$fold.jsonl" --no-register --json $TRAIN_ARGS \
+    model=$("$BIN/callqa" train "$task" --data "$OUT/data/$fold.jsonl" --no-register --json $train_args \
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["model_dir"])')
     case $task in
       answers) args=(--model "$model") ;;

@@ -11,6 +11,7 @@ interruptions...) join each label's logit. Training lives in ``training/classifi
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,13 @@ from callqa.understanding.calltype import has_phrase
 from callqa.understanding.document import CallDocument
 from callqa.understanding.metrics import count_phrases
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 WORD_DIM = 300
 HASH_DIM = 1024
-TURN_FLAGS = 10
+TURN_FLAGS = 13
 METRIC_FEATURES = 16
 QUOTE_CHARS = 240
+_CUT = re.compile(r"(?:—|–|-|…|\.\.\.)\s*$")
 
 
 class ClassifierConfig(BaseModel):
@@ -134,6 +136,7 @@ class TurnFeaturizer:
         rows = []
         n = max(1, len(doc.turns))
         agent_seen = 0
+        cut_before = False
         for turn in doc.turns:
             words = [t for t in turn.tokens if t.is_word]
             vecs = [v for t in words if (v := self.vectors.vector(t.norm)) is not None]
@@ -159,7 +162,11 @@ class TurnFeaturizer:
                 float("?" in text),
                 min(1.0, sum(count_phrases(text, self.lexicon.filler_words).values()) / 3),
                 float(has_phrase(text, self.lexicon.self_introduction)),
+                float(any("Name" in t.grammemes for t in words)),  # a first name: who is speaking
+                float(_CUT.search(text) is not None),  # the turn breaks off ("Вам полуавтомат или —")
+                float(cut_before),  # ...and this one cut in
             ]
+            cut_before = _CUT.search(text) is not None
             rows.append(np.concatenate([mean, bag, np.array(flags, np.float32)]))
         if not rows:
             rows.append(np.zeros(WORD_DIM + HASH_DIM + TURN_FLAGS, np.float32))

@@ -1,0 +1,55 @@
+"""Fixtures of the integration tests: real servers on 127.0.0.1, started here and stopped after."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    port = _free_port()
+    env = os.environ | {
+        "CALLQA_HOME": str(tmp_path),
+        "MLFLOW_PORT": str(port),
+        "MLFLOW_BIN": str(Path(sys.executable).with_name("mlflow")),
+    }
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "mlflow" / "server.sh")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                pytest.fail(f"mlflow server did not come up: {out[-2000:]}")
+            time.sleep(0.5)
+        yield url, tmp_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
