@@ -50,15 +50,11 @@ def fetch(spec: str, task: str, settings: Settings | None = None) -> tuple[Path,
     version = registry.resolve(uri, settings)
     target = settings.home / "cache" / "models" / version.name / str(version.version)
     if not target.is_dir():
-        import mlflow
-
         registry.use(settings)
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".download-"))
         try:
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{version.name}/{version.version}", dst_path=str(staging)
-            )
+            _download(f"models:/{version.name}/{version.version}", staging)
             found = next((p.parent for p in staging.rglob(CONFIG_FILE)), None)
             if found is None:
                 raise ModelNotFound(f"{uri}: version {version.version} has no {CONFIG_FILE} among its artifacts")
@@ -66,6 +62,24 @@ def fetch(spec: str, task: str, settings: Settings | None = None) -> tuple[Path,
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target, f"{version.name}/{version.version}"
+
+
+def _download(uri: str, dst: Path) -> None:
+    """The model directory of a version: only the pyfunc's ``model_dir`` artifact when there is one
+    (not the packaged code beside it), else everything the version holds."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+    from callqa.mlflow_model import ARTIFACT
+
+    repo = ModelsArtifactRepository(uri)
+    try:
+        repo.download_artifacts(f"artifacts/{ARTIFACT}", dst_path=str(dst))
+        if any(dst.rglob(CONFIG_FILE)):
+            return
+    except (MlflowException, OSError):
+        pass
+    repo.download_artifacts("", dst_path=str(dst))
 
 
 def load_answer_extractor(spec: str, questionnaire: Questionnaire, settings: Settings | None = None) -> AnswerExtractor:

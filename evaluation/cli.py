@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -239,7 +240,8 @@ def gate_command(
         raise BadInput(f"no labelled-call files match {', '.join(map(str, data))}")
     calls = read_labelled_many(paths, q)
     candidate = latest_version(task) if version == "latest" else version
-    decision = run_gate(task, candidate, calls, q, max_drop=max_drop)
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():  # JSON only on stdout
+        decision = run_gate(task, candidate, calls, q, max_drop=max_drop)
     if as_json:
         dump_json(decision.model_dump(mode="json"))
         return

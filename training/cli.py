@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -111,25 +113,11 @@ def train_command(
         max_steps=max_steps,
         ray_workers=workers if ray else 0,
     )
-    if task == Task.diarizer:
-        from training.diarizer import DiarizerSpec, train_diarizer
-
-        outcome = train_diarizer(DiarizerSpec(data=paths, fit=fit, register=register_model))
-    else:
-        from training.jobs import TrainSpec, train
-
-        spec = TrainSpec(
-            task=task.value,
-            data=paths,
-            synthetic=synthetic,
-            labelled_weight=labelled_weight,
-            backbone=str(backbone) if backbone else None,
-            fit=fit,
-            register=register_model,
-            questionnaire=questionnaire,
-            shuffle_labels=shuffle_labels,
-        )
-        outcome = train(spec)
+    # libraries print to stdout (MLflow's "View run … at: URL" for a server): with --json it must
+    # carry one JSON object only, so their chatter goes to stderr
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        outcome = _train(task, paths, fit, register_model, synthetic, labelled_weight, backbone, questionnaire,
+                         shuffle_labels)  # fmt: skip
     summary = {
         "task": outcome.task,
         "run_id": outcome.run_id,
@@ -148,6 +136,27 @@ def train_command(
         f"{outcome.seconds:.0f} s · {shown}",
         highlight=False,
     )
+
+
+def _train(task: Task, paths, fit, register_model, synthetic, labelled_weight, backbone, questionnaire, shuffle_labels):
+    if task == Task.diarizer:
+        from training.diarizer import DiarizerSpec, train_diarizer
+
+        return train_diarizer(DiarizerSpec(data=paths, fit=fit, register=register_model))
+    from training.jobs import TrainSpec, train
+
+    spec = TrainSpec(
+        task=task.value,
+        data=paths,
+        synthetic=synthetic,
+        labelled_weight=labelled_weight,
+        backbone=str(backbone) if backbone else None,
+        fit=fit,
+        register=register_model,
+        questionnaire=questionnaire,
+        shuffle_labels=shuffle_labels,
+    )
+    return train(spec)
 
 
 def register(app: typer.Typer) -> None:

@@ -81,9 +81,7 @@ def fit_ray(
                 "tracking_uri": tracking_uri,
             },
             scaling_config=ScalingConfig(num_workers=workers, use_gpu=False, resources_per_worker={"CPU": 1}),
-            run_config=RunConfig(
-                storage_path=storage, name="fit", checkpoint_config=CheckpointConfig(num_to_keep=1), verbose=0
-            ),
+            run_config=RunConfig(storage_path=storage, name="fit", checkpoint_config=CheckpointConfig(num_to_keep=1)),
         )
         result = trainer.fit()
         if result.checkpoint is None:

@@ -29,9 +29,8 @@ def server(tmp_path: Path):
         "MLFLOW_PORT": str(port),
         "MLFLOW_BIN": str(Path(sys.executable).with_name("mlflow")),
     }
-    proc = subprocess.Popen(
-        ["bash", str(ROOT / "mlflow" / "server.sh")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    log = (tmp_path / "mlflow-server.log").open("wb")  # a file, not a pipe: an unread pipe fills and stalls the server
+    proc = subprocess.Popen(["bash", str(ROOT / "mlflow" / "server.sh")], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     try:
@@ -43,7 +42,7 @@ def server(tmp_path: Path):
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                out = (tmp_path / "mlflow-server.log").read_text(errors="replace")
                 pytest.fail(f"mlflow server did not come up: {out[-2000:]}")
             time.sleep(0.5)
         yield url, tmp_path
@@ -53,3 +52,4 @@ def server(tmp_path: Path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()

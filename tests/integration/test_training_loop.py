@@ -21,7 +21,8 @@ CALLQA = str(Path(sys.executable).with_name("callqa"))
 
 
 def _cli(env: dict[str, str], *args: str, expect: int = 0) -> subprocess.CompletedProcess:
-    proc = subprocess.run([CALLQA, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run([CALLQA, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    print(f"callqa {' '.join(args)} → {proc.returncode}", file=sys.stderr)
     assert proc.returncode == expect, f"callqa {' '.join(args)} → {proc.returncode}\n{proc.stderr[-3000:]}"
     return proc
 
@@ -63,7 +64,7 @@ def test_train_gate_promote_refuse_and_evaluate(env, tmp_path: Path):
 
     from mlflow import MlflowClient
 
-    client = MlflowClient(env["CALLQA_MLFLOW_URI"])
+    client = MlflowClient(env["CALLQA_MLFLOW_URI"], registry_uri=env["CALLQA_MLFLOW_URI"])  # not a global one
     assert client.get_model_version_by_alias("callqa-errors", "champion").version == "1"
     run = client.get_run(client.get_model_version("callqa-errors", "2").run_id)
     assert run.data.tags["callqa.gate"] == "refused"
@@ -93,6 +94,7 @@ def test_train_gate_promote_refuse_and_evaluate(env, tmp_path: Path):
     import pandas as pd
 
     mlflow.set_tracking_uri(env["CALLQA_MLFLOW_URI"])
+    mlflow.set_registry_uri(env["CALLQA_MLFLOW_URI"])
     model = mlflow.pyfunc.load_model("models:/callqa-errors@champion")
     call = {"call_id": "p", "turns": [{"speaker": "AGENT", "text": "Алло, короче, ну это, вам ничего не надо?"},
                                      {"speaker": "CLIENT", "text": "Нет."}]}  # fmt: skip
@@ -107,7 +109,7 @@ def test_ray_train_two_cpu_workers(env):
     assert out["metrics"]["ray_workers"] == 2
     from mlflow import MlflowClient
 
-    client = MlflowClient(env["CALLQA_MLFLOW_URI"])
+    client = MlflowClient(env["CALLQA_MLFLOW_URI"], registry_uri=env["CALLQA_MLFLOW_URI"])  # not a global one
     run = client.get_run(out["run_id"])
     assert run.data.params["ray_workers"] == "2"
     assert client.get_metric_history(out["run_id"], "train_loss"), "rank 0 logged the epochs"
