@@ -59,3 +59,14 @@ def read_model_dir(path: str | Path, config_class: type[C], version: int) -> tup
     except Exception as exc:  # a truncated or foreign file: torch raises many kinds
         raise ModelNotFound(f"{path / WEIGHTS_FILE}: unreadable weights ({exc})") from exc
     return config, state
+
+
+def load_net(path: str | Path, config_class: type[C], net_class: type[torch.nn.Module], version: int):
+    """A model directory's config and its network built from it, weights loaded, in eval mode."""
+    config, state = read_model_dir(path, config_class, version)
+    net = net_class(config)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:  # weights of another architecture or size
+        raise ModelNotFound(f"{Path(path) / WEIGHTS_FILE}: does not fit a {net_class.__name__} ({exc})") from exc
+    return config, net.eval()

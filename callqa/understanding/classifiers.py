@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from callqa.modelfiles import read_model_dir, save_model_dir
+from callqa.modelfiles import load_net, save_model_dir
 from callqa.schemas import CallMetrics, CallType, CallTypePrediction, ErrorId, ManagerError, Speaker
 from callqa.text.embeddings import WordVectors, load_word_vectors
 from callqa.text.lexicon import Lexicon
@@ -207,9 +207,7 @@ class TurnClassifier:
 
     @classmethod
     def load(cls, path: str | Path, lexicon: Lexicon, name: str | None = None) -> TurnClassifier:
-        config, state = read_model_dir(path, ClassifierConfig, FEATURE_VERSION)
-        net = TurnAttentionNet(config)
-        net.load_state_dict(state)
+        config, net = load_net(path, ClassifierConfig, TurnAttentionNet, FEATURE_VERSION)
         return cls(net, config, lexicon, name=name or f"{config.type}:{Path(path).name}")
 
     def save(self, path: str | Path) -> Path:

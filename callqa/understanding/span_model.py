@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from callqa.modelfiles import read_model_dir, save_model_dir
+from callqa.modelfiles import load_net, save_model_dir
 from callqa.schemas import Answer, Call, LabelledCall, QuestionKind, Questionnaire, Speaker
 from callqa.text.embeddings import WordVectors
 from callqa.understanding.answers import ZeroShotAnswerExtractor, content_lemmas
@@ -405,9 +405,7 @@ class SpanAnswerExtractor:
 
     @classmethod
     def load(cls, path: str | Path, questionnaire: Questionnaire, name: str | None = None) -> SpanAnswerExtractor:
-        config, state = read_model_dir(path, SpanConfig, FEATURE_VERSION)
-        net = SpanNet(config)
-        net.load_state_dict(state)
+        config, net = load_net(path, SpanConfig, SpanNet, FEATURE_VERSION)
         return cls(net, config, questionnaire, name=name or f"span:{Path(path).name}")
 
     def save(self, path: str | Path) -> Path:
