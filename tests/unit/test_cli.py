@@ -90,7 +90,7 @@ def test_questionnaire_with_duplicate_ids_is_refused(tmp_path: Path, labelled_fi
 def test_unknown_model_is_a_clear_error(labelled_file: Path) -> None:
     result = runner.invoke(get_app(), ["evaluate", "--data", str(labelled_file), "--model", "bert-large"])
     assert result.exit_code == 4
-    assert "unknown model 'bert-large'" in result.stderr
+    assert "'bert-large' is neither zero-shot, champion" in result.stderr
 
 
 def test_glob_matching_nothing_is_an_error(tmp_path: Path) -> None:
