@@ -21,7 +21,13 @@ from callqa.understanding.answers import AnswerExtractor, ZeroShotAnswerExtracto
 
 ZERO_SHOT = "zero-shot"
 CHAMPION = registry.CHAMPION
-TASK_OF_TYPE = {"span": "answers", "errors": "errors", "calltype": "calltype"}
+TASK_OF_TYPE = {
+    "span": "answers",
+    "hf_span": "answers",
+    "errors": "errors",
+    "calltype": "calltype",
+    "diarizer": "diarizer",
+}
 
 
 def is_registry_ref(spec: str) -> bool:
@@ -128,9 +134,9 @@ def pipeline_for_model_dir(path: str | Path, questionnaire: Questionnaire | None
 
     questionnaire = questionnaire or load_questionnaire()
     kind = model_type(path)
-    task = TASK_OF_TYPE.get(kind or "", "answers" if kind == "hf_span" else None)
-    if task is None:
-        raise ModelNotFound(f"{path}: not a callqa model directory")
+    task = TASK_OF_TYPE.get(kind or "")
+    if task not in ("answers", "errors", "calltype"):
+        raise ModelNotFound(f"{path}: not a callqa text model directory")
     if task == "answers":
         return build_text_pipeline(questionnaire, load_answer_extractor(str(path), questionnaire))
     clf = load_classifier(str(path), task)

@@ -275,11 +275,14 @@ class SpanFeaturizer:
             for ci, clause in enumerate(turn.clauses):
                 for k, tok in enumerate(clause.tokens):
                     clause_at[tok.start] = (ci, clause, k == 0)
+            mentions = [
+                [(m.start, m.end) for m in turn.money],
+                [(m.start, m.end) for m in turn.times],
+                *([typed.org, typed.role, typed.numbers, typed.dodge] if typed else [[], [], [], []]),
+            ]
             for k, tok in enumerate(turn.tokens):
                 ci, clause, first = clause_at.get(tok.start, (None, None, False))
-
-                def inside(spans_: Sequence[tuple], tok=tok) -> float:
-                    return float(any(s[0] < tok.end and tok.start < s[1] for s in spans_))
+                hits = [float(any(s[0] < tok.end and tok.start < s[1] for s in spans_)) for spans_ in mentions]
 
                 f = [
                     float(turn.speaker == Speaker.AGENT),
@@ -292,12 +295,7 @@ class SpanFeaturizer:
                     float(tok.is_capitalized),
                     float(tok.known),
                     float(any(c.isdigit() for c in tok.text)),
-                    inside([(m.start, m.end) for m in turn.money]),
-                    inside([(m.start, m.end) for m in turn.times]),
-                    inside(typed.org) if typed else 0.0,
-                    inside(typed.role) if typed else 0.0,
-                    inside(typed.numbers) if typed else 0.0,
-                    inside(typed.dodge) if typed else 0.0,
+                    *hits,  # money, time, org, role, number, dodge
                     float(bool(clause and clause.is_question)),
                     float(bool(clause and clause.tense == "past")),
                     float(bool(clause and clause.tense == "future")),
