@@ -48,7 +48,8 @@ train: install ## Main training job: fine-tune answers, errors, call type; the g
 	$(BIN)/callqa train calltype --data $(TRAIN_DIR)/data/tune.jsonl $(CLASSIFIER_ARGS)
 	$(BIN)/callqa gate calltype --data $(TRAIN_DIR)/data/held_out.jsonl
 	$(BIN)/callqa evaluate --data $(TRAIN_DIR)/data/held_out.jsonl --model zero-shot
-	-$(BIN)/callqa evaluate --data $(TRAIN_DIR)/data/held_out.jsonl --model champion
+	$(BIN)/callqa evaluate --data $(TRAIN_DIR)/data/held_out.jsonl --model champion \
+	  || $(BIN)/callqa evaluate --data $(TRAIN_DIR)/data/held_out.jsonl --model zero-shot --errors-model champion --calltype-model champion
 
 cv: install ## Dev-set cross-validation of the fine-tuned models (train on one half + synthetic, test the other, swap)
 	ANSWERS_ARGS="$(ANSWERS_ARGS)" CLASSIFIER_ARGS="$(CLASSIFIER_ARGS)" bash scripts/cross_validate.sh .callqa/cv
