@@ -12,6 +12,7 @@ clustering DER on held-out calls is measured before and after, logged and regist
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -184,6 +185,9 @@ def train_diarizer(spec: DiarizerSpec, settings: Settings | None = None) -> Trai
             )  # fmt: skip
             calls = corpus.train + corpus.heldout
         calls.sort(key=lambda c: c.call_id)
+        digest = hashlib.sha256(
+            "".join(f"{c.call_id}:{c.wav.stat().st_size}:{c.rttm.read_text(encoding='utf-8')}" for c in calls).encode()
+        ).hexdigest()[:16]
         n_held = max(1, round(len(calls) * spec.heldout_share))
         train_calls, held = calls[:-n_held], calls[-n_held:]
         registry.use(settings)
@@ -194,6 +198,7 @@ def train_diarizer(spec: DiarizerSpec, settings: Settings | None = None) -> Trai
             mlflow.log_params(
                 {
                     "task": "diarizer",
+                    "dataset_hash": digest,
                     "base_model": base_name,
                     "train_calls": len(train_calls),
                     "heldout_calls": len(held),
@@ -236,4 +241,4 @@ def train_diarizer(spec: DiarizerSpec, settings: Settings | None = None) -> Trai
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     log.info("diarizer fine-tuned: DER %.3f → %.3f", metrics["der_before"], metrics["der_after"])
-    return TrainOutcome("diarizer", run_id, version, keep, metrics, base_name, time.perf_counter() - began)
+    return TrainOutcome("diarizer", run_id, version, keep, metrics, digest, time.perf_counter() - began)
