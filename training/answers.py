@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ from callqa.understanding.span_model import (
     collate,
     windows,
 )
+from training.fit import hold_out, repeat_labelled
 
 
 class SpanModule(pl.LightningModule):
@@ -85,12 +85,8 @@ class SpanData:
     labelled_weight: int
 
     def train_windows(self, config: SpanConfig) -> list[Window]:
-        out = []
-        labelled = {c.call_id for c in self.train_calls if not c.call_id.startswith("syn-")}
-        for f in self.train:
-            repeat = self.labelled_weight if f.call_id in labelled else 1
-            out.extend(windows(f, config.window, config.stride) * repeat)
-        return out
+        calls = repeat_labelled(self.train, self.labelled_weight, lambda f: f.call_id)
+        return [w for f in calls for w in windows(f, config.window, config.stride)]
 
     def val_windows(self, config: SpanConfig) -> list[Window]:
         return [w for f in self.calibration for w in windows(f, config.window, config.stride)]
@@ -106,11 +102,8 @@ def prepare(
 ) -> SpanData:
     """Featurise ``calls`` and hold out a calibration slice (stable by call id and seed)."""
     featurizer = SpanFeaturizer(questionnaire)
-    rng = random.Random(seed)
-    order = sorted(calls, key=lambda c: c.call_id)
-    rng.shuffle(order)
-    n_cal = max(1, round(len(order) * calibration_share)) if len(order) > 1 else 0
-    cal_calls, train_calls = order[:n_cal], order[n_cal:]
+    train_calls, cal_calls = hold_out(calls, calibration_share, seed, lambda c: c.call_id)
+    order = [*cal_calls, *train_calls]
     feats: dict[str, CallFeatures] = {}
     with progress(show_progress) as bar:
         task = bar.add_task("featurising calls", total=len(order))

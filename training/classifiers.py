@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from callqa.understanding.classifiers import (
     collate_vectors,
 )
 from callqa.understanding.document import CallDocument
+from training.fit import hold_out, repeat_labelled
 
 LABELS = {"errors": [e.value for e in ErrorId], "calltype": [t.value for t in CallType]}
 
@@ -82,10 +82,7 @@ class ClassifierData:
     labelled_weight: int
 
     def train_items(self) -> list[CallVectors]:
-        out = []
-        for v in self.train:
-            out.extend([v] * (1 if v.call_id.startswith("syn-") else self.labelled_weight))
-        return out
+        return repeat_labelled(self.train, self.labelled_weight, lambda v: v.call_id)
 
 
 def prepare_classifier(
@@ -116,10 +113,8 @@ def prepare_classifier(
             vec = featurizer.vectors_for(doc, metrics)
             vec.target = target
             items.append(vec)
-    items.sort(key=lambda v: v.call_id)
-    random.Random(seed).shuffle(items)
-    n_cal = max(1, round(len(items) * calibration_share)) if len(items) > 1 else 0
-    return ClassifierData(task, featurizer, items[n_cal:], items[:n_cal], labelled_weight)
+    train, held = hold_out(items, calibration_share, seed, lambda v: v.call_id)
+    return ClassifierData(task, featurizer, train, held, labelled_weight)
 
 
 def classifier_loaders(data: ClassifierData, batch_size: int, seed: int) -> tuple[DataLoader, DataLoader | None]:

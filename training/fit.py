@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -86,3 +90,16 @@ def fit(
     metrics["epochs"] = float(trainer.current_epoch)
     metrics["steps"] = float(trainer.global_step)
     return metrics
+
+
+def hold_out(items: Sequence[T], share: float, seed: int, call_id: Callable[[T], str]) -> tuple[list[T], list[T]]:
+    """(train, held back): a ``share`` of the items, chosen by the seed, stable whatever the input order."""
+    order = sorted(items, key=call_id)
+    random.Random(seed).shuffle(order)
+    n_held = max(1, round(len(order) * share)) if len(order) > 1 and share > 0 else 0
+    return order[n_held:], order[:n_held]
+
+
+def repeat_labelled(items: Sequence[T], weight: int, call_id: Callable[[T], str]) -> list[T]:
+    """Synthetic calls (ids ``syn-…``) once, labelled (real) calls ``weight`` times: they are few and they count."""
+    return [x for x in items for _ in range(1 if call_id(x).startswith("syn-") else weight)]

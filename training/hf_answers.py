@@ -21,7 +21,7 @@ from callqa.errors import ModelNotFound
 from callqa.schemas import LabelledCall, Questionnaire
 from callqa.understanding.hf_span import HFSpanAnswerExtractor, HFSpanConfig, encode, render_context
 from training.answers import platt
-from training.fit import fit
+from training.fit import fit, hold_out, repeat_labelled
 
 if TYPE_CHECKING:
     from training.jobs import TrainSpec
@@ -98,12 +98,8 @@ def train_hf_answers(
     except (OSError, ValueError) as exc:
         raise ModelNotFound(f"--backbone {source}: not a local HuggingFace QA checkpoint ({exc})") from exc
     cfg = HFSpanConfig()
-    order = sorted(calls, key=lambda c: c.call_id)
-    rng = np.random.default_rng(spec.fit.seed)
-    rng.shuffle(order)
-    n_cal = max(1, len(order) // 8) if len(order) > 1 else 0
-    cal, train_calls = order[:n_cal], order[n_cal:]
-    weighted = [c for c in train_calls for _ in range(1 if c.call_id.startswith("syn-") else spec.labelled_weight)]
+    train_calls, cal = hold_out(calls, 1 / 8, spec.fit.seed, lambda c: c.call_id)
+    weighted = repeat_labelled(train_calls, spec.labelled_weight, lambda c: c.call_id)
     train = DataLoader(
         qa_examples(weighted, questionnaire, tokenizer, cfg),
         batch_size=spec.fit.batch_size,
