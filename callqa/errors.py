@@ -27,3 +27,24 @@ class ModelNotFound(CallQAError):  # noqa: N818
 
     exit_code = 4
     http_status = 404
+
+
+class NotFound(CallQAError):  # noqa: N818
+    """Something named by the caller does not exist: a project, a task, a call id."""
+
+    exit_code = 4
+    http_status = 404
+
+
+class ServiceUnavailable(CallQAError):  # noqa: N818
+    """A server callqa needs (Label Studio, MLflow, S3, Triton) does not answer."""
+
+    exit_code = 5
+    http_status = 503
+
+
+class AuthFailed(CallQAError):  # noqa: N818
+    """A server refused our credentials (wrong or expired token, wrong keys)."""
+
+    exit_code = 6
+    http_status = 401

@@ -189,10 +189,12 @@ AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".ogg", ".opus", ".oga", ".flac"})
 class CallAnalyzer:
     """Transcripts and recordings in, ``CallResult``s out; speech models load on the first recording."""
 
-    def __init__(self, questionnaire: Questionnaire, settings: Settings | None = None) -> None:
+    def __init__(
+        self, questionnaire: Questionnaire, settings: Settings | None = None, text: Pipeline | None = None
+    ) -> None:
         self.settings = settings or get_settings()
         self.questionnaire = questionnaire
-        self.text = build_text_pipeline(questionnaire, settings=self.settings)
+        self.text = text or build_text_pipeline(questionnaire, settings=self.settings)
         self._speech = None
 
     @property

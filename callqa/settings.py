@@ -42,6 +42,37 @@ class SpeechSettings(BaseModel):
     """Long recordings are diarized and transcribed in windows of this length."""
 
 
+class LabelStudioSettings(BaseModel):
+    """The Label Studio server the labelling loop talks to (``make labelstudio`` starts a local one)."""
+
+    url: str = "http://127.0.0.1:8085"
+    api_key: str = "c0ffee0ca11a0000000000000000000000000001"
+    """A legacy token (40 hex characters, the local server's default) or a personal access token (JWT)."""
+    username: str = "admin@callqa.local"
+    password: str = "callqa-admin"
+    """Only the local server uses these: its admin account, created on the first start."""
+    data_dir: Path | None = None
+    """The local server's SQLite database and uploads (default: HOME/labelstudio)."""
+    venv: Path = Path(".venv-labelstudio")
+    """Label Studio's own virtual environment: its pins clash with ours, so it never shares our venv."""
+    version: str = "1.23.2"
+    project_prefix: str = "callqa"
+    retrain_after: int = 20
+    """New annotations that start the training job (webhook receiver)."""
+    retrain_tasks: list[str] = ["answers", "errors", "calltype"]
+    """What a retraining job may train (add ``diarizer`` where speaker regions are labelled)."""
+    train_args: dict[str, str] = {
+        "answers": "--synthetic 300 --epochs 16 --labelled-weight 8 --max-minutes 9",
+        "errors": "--synthetic 800 --epochs 15 --labelled-weight 8 --max-minutes 3",
+        "calltype": "--synthetic 800 --epochs 15 --labelled-weight 8 --max-minutes 3",
+        "diarizer": "",
+    }
+    """Extra ``callqa train TASK`` options of a retraining job."""
+    held_out: Path | None = None
+    """A fixed held-out labelled set the gate scores on; default: a split of the pulled snapshot."""
+    timeout: float = 30.0
+
+
 class Settings(BaseSettings):
     """Runtime settings; every field can be set as ``CALLQA_<FIELD>`` in the environment."""
 
@@ -63,10 +94,22 @@ class Settings(BaseSettings):
     """MLflow tracking/registry server (``CALLQA_MLFLOW_URI``); default: SQLite + artifacts under HOME/mlflow."""
 
     speech: SpeechSettings = SpeechSettings()
+    labelstudio: LabelStudioSettings = LabelStudioSettings()
+    store: str | None = None
+    """Object store for audio and artifacts: a directory (default HOME/store) or ``s3://bucket/prefix``."""
+    s3_endpoint: str | None = None
+    """S3/MinIO endpoint URL for ``s3://`` stores, e.g. http://127.0.0.1:9000."""
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
 
     @property
     def models_dir(self) -> Path:
         return self.speech.models_dir or self.home / "models"
+
+    @property
+    def labelstudio_dir(self) -> Path:
+        return self.labelstudio.data_dir or self.home / "labelstudio"
 
 
 @lru_cache(maxsize=1)

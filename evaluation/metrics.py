@@ -9,34 +9,17 @@ recall = matching / gold answers, answer_f1 = their harmonic mean.
 
 from __future__ import annotations
 
-import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
 from callqa.schemas import Answer, GoldAnswer, LabelledCall, Questionnaire
+from callqa.text.tokens import metric_tokens, token_f1
 from callqa.understanding.normalize import values_equal
 
 MATCH_F1 = 0.5
-
-
-def metric_tokens(text: str) -> list[str]:
-    """Lowercase, fold ё, replace punctuation with spaces, split."""
-    return re.sub(r"[\W_]+", " ", text.lower().replace("ё", "е")).split()
-
-
-def token_f1(pred: str, gold: str) -> float:
-    """SQuAD-style token overlap F1."""
-    p, g = metric_tokens(pred), metric_tokens(gold)
-    if not p or not g:
-        return float(p == g)
-    common = sum((Counter(p) & Counter(g)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)
 
 
 def answer_matches(pred: Answer, gold: GoldAnswer) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -100,3 +101,20 @@ def tokenize(text: str, offset: int = 0) -> list[Token]:
 def words(text: str) -> list[str]:
     """Normalised word tokens of a text, punctuation dropped."""
     return [normalize(t.text) for t in razdel.tokenize(text) if _WORD.search(t.text)]
+
+
+def metric_tokens(text: str) -> list[str]:
+    """Lowercase, fold ё, replace punctuation with spaces, split (the answer-metric tokens)."""
+    return re.sub(r"[\W_]+", " ", normalize(text)).split()
+
+
+def token_f1(pred: str, gold: str) -> float:
+    """SQuAD-style token overlap F1 of two texts."""
+    p, g = metric_tokens(pred), metric_tokens(gold)
+    if not p or not g:
+        return float(p == g)
+    common = sum((Counter(p) & Counter(g)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
