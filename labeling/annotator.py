@@ -3,7 +3,7 @@
 It lets the whole loop run unattended in tests and demos (push → annotate → pull → train →
 gate). ``noise`` is the chance that each labelled field is spoiled the way a hurried person
 spoils it: an answer dropped or widened to the whole turn, an error missed, a speaker boundary
-moved by up to half a second.
+moved by 0.3-0.6 s.
 """
 
 from __future__ import annotations
@@ -66,7 +66,9 @@ def spoil(gold: Gold, noise: float, rng: random.Random) -> Gold:
         answers[qid] = spoilt
     errors = [e for e in gold.call.errors if rng.random() >= noise]
     segments = [
-        SpeakerSegment(max(0.0, s.start + rng.uniform(-0.5, 0.5)), s.end, s.speaker) if rng.random() < noise else s
+        SpeakerSegment(max(0.0, s.start + rng.choice((-1, 1)) * rng.uniform(0.3, 0.6)), s.end, s.speaker)
+        if rng.random() < noise
+        else s
         for s in gold.segments
     ]
     segments = [s for s in segments if s.end > s.start]

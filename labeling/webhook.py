@@ -23,9 +23,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
 
 from callqa.errors import BadInput
 from callqa.settings import Settings, get_settings
@@ -247,10 +249,6 @@ def count_annotations(payload: dict[str, Any]) -> int:
 
 def create_app(settings: Settings | None = None, retrainer: Retrainer | None = None):
     """The FastAPI receiver: ``POST /labelstudio/webhook`` and ``GET /labelstudio/status``."""
-    from contextlib import asynccontextmanager
-
-    from fastapi import FastAPI, HTTPException, Request
-
     settings = settings or get_settings()
     worker = retrainer or Retrainer(settings)
     threshold = settings.labelstudio.retrain_after
