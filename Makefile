@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench models mlflow train cv clean help
+.PHONY: install demo test lint bench models mlflow labelstudio train cv clean help
 
 install: $(STAMP) ## Create .venv and install callqa with its dev tools (torch pinned first)
 
@@ -57,8 +57,11 @@ cv: install ## Dev-set cross-validation of the fine-tuned models (train on one h
 mlflow: install ## MLflow tracking + registry server on 127.0.0.1:5000 (SQLite + artifacts under .callqa/mlflow)
 	bash mlflow/server.sh
 
+labelstudio: install ## Label Studio in its own venv on 127.0.0.1:8085 (SQLite under .callqa/labelstudio; admin + token from settings)
+	$(BIN)/callqa label server
+
 clean: ## Remove the venv, caches and local artifacts
-	rm -rf $(VENV) .pytest_cache .ruff_cache .callqa build dist *.egg-info reports
+	rm -rf $(VENV) .venv-labelstudio .pytest_cache .ruff_cache .callqa build dist *.egg-info reports
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
