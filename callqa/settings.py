@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RESOURCES = Path(__file__).parent / "resources"
-NOISY_LOGGERS = ("pymorphy3", "matplotlib", "natasha", "navec", "urllib3", "filelock")
+NOISY_LOGGERS = ("pymorphy3", "matplotlib", "natasha", "navec", "urllib3", "filelock", "httpx")
 
 
 class SpeechSettings(BaseModel):

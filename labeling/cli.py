@@ -24,8 +24,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the outcome as JSON
 def server_command(
     port: Annotated[int | None, typer.Option(help="port on 127.0.0.1 (default: from CALLQA_LABELSTUDIO__URL)")] = None,
 ) -> None:
-    """Run a local Label Studio (own venv, SQLite under HOME/labelstudio) until Ctrl-C."""
+    """Run a local Label Studio (own venv, SQLite under HOME/labelstudio) until Ctrl-C or SIGTERM."""
+    import signal
+
     from labeling.server import LabelStudioServer
+
+    def _terminate(_signum, _frame):  # SIGTERM stops Label Studio too (it runs in its own process group)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
 
     settings = get_settings()
     srv = LabelStudioServer(settings, port=port)
