@@ -102,7 +102,12 @@ class S3Store:
         region: str = "us-east-1",
     ) -> None:
         from minio import Minio
+        from minio.helpers import check_bucket_name
 
+        try:
+            check_bucket_name(bucket)
+        except ValueError as exc:
+            raise BadInput(f"S3 bucket name {bucket!r} is not valid: {exc}") from exc
         parsed = urlparse(endpoint)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise BadInput(f"S3 endpoint {endpoint!r} must be a URL like http://127.0.0.1:9000")
@@ -179,7 +184,9 @@ class S3Store:
         return f"s3://{self.bucket}/{self._name(key)}"
 
     def list(self, prefix: str = "") -> list[str]:
-        full = self._name(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        if prefix:
+            check_key(prefix.rstrip("/"))
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
         if not self._call("bucket", self.client.bucket_exists, self.bucket):
             return []
         objects = self._call("list", self.client.list_objects, self.bucket, prefix=full, recursive=True)
