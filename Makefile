@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench models mlflow labelstudio train cv clean help
+.PHONY: install demo test lint bench models mlflow labelstudio label-loop train cv clean help
 
 install: $(STAMP) ## Create .venv and install callqa with its dev tools (torch pinned first)
 
@@ -59,6 +59,9 @@ mlflow: install ## MLflow tracking + registry server on 127.0.0.1:5000 (SQLite +
 
 labelstudio: install ## Label Studio in its own venv on 127.0.0.1:8085 (SQLite under .callqa/labelstudio; admin + token from settings)
 	$(BIN)/callqa label server
+
+label-loop: install ## Unattended labelling loop on the dev calls: push → simulated annotator → webhook → train → gate
+	BIN=$(BIN) bash scripts/labelling_loop.sh
 
 clean: ## Remove the venv, caches and local artifacts
 	rm -rf $(VENV) .venv-labelstudio .pytest_cache .ruff_cache .callqa build dist *.egg-info reports

@@ -116,6 +116,7 @@ class Studio:
             project=project_id,
             fields="all",
             only_annotated=annotated_only or None,
+            resolve_uri=False,  # our own URIs (s3://...), not Label Studio's proxy links
             page_size=100,
         )
 

@@ -169,7 +169,8 @@ def score_calls(
     return scored
 
 
-def _audio_url(studio: Studio, project_id: int, source: Source, settings: Settings) -> str | None:
+def _audio_url(source: Source, settings: Settings) -> str | None:
+    """Upload the recording (once) and return the URL Label Studio resolves for the player."""
     if source.audio is None:
         return None
     store = open_store(settings)
@@ -199,9 +200,10 @@ def connect_storage(studio: Studio, project_id: int, settings: Settings) -> None
                 use_blob_urls=False,
             )
     elif isinstance(store, S3Store) and not any(s.bucket == store.bucket for s in s3_existing):
+        # Label Studio checks that the prefix holds objects: connect after the first upload
         options = {
             "bucket": store.bucket,
-            "prefix": store.prefix or None,
+            "prefix": f"{store.prefix}/{AUDIO_PREFIX}" if store.prefix else AUDIO_PREFIX,
             "aws_access_key_id": settings.s3_access_key,
             "aws_secret_access_key": settings.s3_secret_key,
             "s3endpoint": settings.s3_endpoint,
@@ -279,9 +281,14 @@ def push(
         scored = scored[:limit]
 
     report = PushReport(project.id, project.title, action, model_version)
-    if any(s.source.audio is not None for s in scored):
-        connect_storage(studio, project.id, settings)
     known = existing_tasks(studio, project.id)
+    audio_urls = {
+        s.source.call.call_id: _audio_url(s.source, settings)
+        for s in scored
+        if s.source.call.call_id not in known and s.source.audio is not None
+    }
+    if audio_urls:
+        connect_storage(studio, project.id, settings)
     new_tasks = []
     for s in scored:
         segments = turn_segments(s.source.call)
@@ -295,7 +302,7 @@ def push(
         task = known.get(call_id)
         if task is None:
             labelled = LabelledCall.model_validate(s.source.call.model_dump())
-            data = task_data(labelled, _audio_url(studio, project.id, s.source, settings), questionnaire)
+            data = task_data(labelled, audio_urls.get(call_id), questionnaire)
             new_tasks.append({"data": data, "predictions": [prediction]})
             report.created.append(call_id)
         elif _latest_version(task) != model_version:

@@ -108,6 +108,9 @@ class LabelStudioServer:
                 "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
                 "LATEST_VERSION_CHECK": "false",
                 "COLLECT_ANALYTICS": "false",
+                # no error reports to Sentry from a self-hosted box (they only time out here anyway)
+                "LABEL_STUDIO_SENTRY_DSN": "",
+                "LABEL_STUDIO_FRONTEND_SENTRY_DSN": "",
                 # our webhook receiver runs on loopback too
                 "SSRF_PROTECTION_ENABLED": "false",
                 "ML_BLOCK_LOCAL_IP": "false",

@@ -188,3 +188,30 @@ def test_annotations_trigger_training_and_the_gate(
         server.should_exit = True
         thread.join(10)
         get_settings.cache_clear()
+
+
+def test_audio_in_s3_reaches_label_studio_through_its_s3_storage(
+    studio_home, spoken_calls: Path, questionnaire, s3_endpoint: str
+) -> None:
+    base, server = studio_home
+    settings = _settings(base, "s3").model_copy(
+        update={
+            "store": "s3://callqa-audio/calls",
+            "s3_endpoint": s3_endpoint,
+            "s3_access_key": "testing",
+            "s3_secret_key": "testing",
+        }
+    )
+    wav = sorted(spoken_calls.glob("*.wav"))[0]
+    report = push([wav], questionnaire, settings=settings, show_progress=False)
+    assert len(report.created) == 1
+    studio = Studio(settings)
+    project = studio.project(project_title(questionnaire.name, settings))
+    task = next(iter(studio.tasks(project.id)))
+    assert task.data["audio"] == f"s3://callqa-audio/calls/labelstudio/audio/{wav.name}"
+    # the browser gets a Label Studio link that redirects to a URL signed for the S3 server
+    shown = next(iter(studio.sdk.tasks.list(project=project.id, resolve_uri=True)))
+    assert shown.data["audio"].startswith(f"/tasks/{task.id}/resolve/?fileuri=")
+    headers = {"Authorization": f"Token {settings.labelstudio.api_key}"}
+    r = httpx.get(server.url + shown.data["audio"], headers=headers, follow_redirects=True)
+    assert r.status_code == 200 and r.content == wav.read_bytes()
