@@ -32,7 +32,8 @@ def main() -> int:
         page.fill("input[name=password]", args.password)
         page.click("button[type=submit]")
         page.wait_for_load_state("networkidle")
-        target = f"/projects/{args.project}/data?task={args.task}" if args.task else f"/projects/{args.project}/labeling"
+        project = f"/projects/{args.project}"
+        target = f"{project}/data?task={args.task}" if args.task else f"{project}/labeling"
         page.goto(args.url + target)
         page.wait_for_selector("text=current_supplier", timeout=60_000)
         page.wait_for_timeout(4000)  # waveform and regions render after the data
