@@ -157,26 +157,55 @@ def _choices(name: str, values: list[str]) -> dict[str, Any]:
     return {"id": name, "from_name": name, "to_name": TRANSCRIPT, "type": "choices", "value": {"choices": values}}
 
 
+@dataclass
+class Span:
+    """An answer region to write: where it is, its value, and (for predictions) the model's confidence."""
+
+    question_id: str
+    turn: int
+    start: int
+    end: int
+    text: str
+    value: AnswerValue
+    score: float | None = None
+
+
+def _results(
+    spans: list[Span],
+    segments: list[SpeakerSegment] | None,
+    duration: float | None,
+    errors: list[str],
+    call_type: str | None,
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for span in spans:
+        region = _answer_region(f"ans-{span.question_id}", span.turn, span.start, span.end, span.text, span.question_id)
+        if span.score is not None:
+            region["score"] = round(span.score, 4)
+        out.append(region)
+        text = format_value(span.value)
+        if text is not None:
+            out.append(_value_result(region, text))
+    if segments:
+        out.extend(speaker_regions(segments, duration))
+    if errors:
+        out.append(_choices(ERRORS, errors))
+    if call_type is not None:
+        out.append(_choices(CALL_TYPE, [call_type]))
+    return out
+
+
 def labels_to_results(
     call: LabelledCall, segments: list[SpeakerSegment] | None = None, duration: float | None = None
 ) -> list[dict[str, Any]]:
     """A labelled call as Label Studio results (the simulated annotator's answer and round-trip tests)."""
-    results: list[dict[str, Any]] = []
+    spans = []
     for qid, gold in call.answers.items():
-        if gold is None:
-            continue
-        _, start, end = call.gold_span(qid)
-        region = _answer_region(f"ans-{qid}", gold.turn, start, end, gold.text, qid)
-        results.append(region)
-        text = format_value(gold.value)
-        if text is not None:
-            results.append(_value_result(region, text))
-    if segments:
-        results.extend(speaker_regions(segments, duration))
-    if call.errors:
-        results.append(_choices(ERRORS, [e.value for e in call.errors]))
-    if call.call_type is not None:
-        results.append(_choices(CALL_TYPE, [call.call_type.value]))
+        if gold is not None:
+            turn, start, end = call.gold_span(qid)
+            spans.append(Span(qid, turn, start, end, gold.text, gold.value))
+    call_type = call.call_type.value if call.call_type is not None else None
+    results = _results(spans, segments, duration, [e.value for e in call.errors], call_type)
     if call.nps is not None:
         results.append(
             {"id": NPS, "from_name": NPS, "to_name": TRANSCRIPT, "type": "number", "value": {"number": call.nps}}
@@ -191,28 +220,12 @@ def labels_to_results(
 
 def prediction_results(result: CallResult, segments: list[SpeakerSegment] | None, duration: float | None) -> list[dict]:
     """A model's ``CallResult`` as pre-annotations (answers with their confidence as region score)."""
-    out: list[dict[str, Any]] = []
-    for answer in result.answers:
-        region = _answer_region(
-            f"ans-{answer.question_id}",
-            answer.turn,
-            answer.char_start,
-            answer.char_end,
-            answer.text,
-            answer.question_id,
-        )
-        region["score"] = round(answer.confidence, 4)
-        out.append(region)
-        text = format_value(answer.value)
-        if text is not None:
-            out.append(_value_result(region, text))
-    if segments:
-        out.extend(speaker_regions(segments, duration))
-    if result.errors:
-        out.append(_choices(ERRORS, [e.error.value for e in result.errors]))
-    if result.call_type is not None:
-        out.append(_choices(CALL_TYPE, [result.call_type.call_type.value]))
-    return out
+    spans = [
+        Span(a.question_id, a.turn, a.char_start, a.char_end, a.text, a.value, a.confidence) for a in result.answers
+    ]
+    errors = [e.error.value for e in result.errors or []]
+    call_type = result.call_type.call_type.value if result.call_type is not None else None
+    return _results(spans, segments, duration, errors, call_type)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from callqa.progress import progress
 from callqa.schemas import Call, CallResult, LabelledCall, Questionnaire
 from callqa.settings import Settings, get_settings
 from callqa.speech.segments import SpeakerSegment
-from callqa.storage import LocalStore, S3Store, open_store
+from callqa.storage import LocalStore, open_store
 from labeling.client import Studio
 from labeling.convert import prediction_results, task_data
 
@@ -185,22 +185,13 @@ def _audio_url(source: Source, settings: Settings) -> str | None:
 def connect_storage(studio: Studio, project_id: int, settings: Settings) -> None:
     """Let the project read our audio: a local-files storage (local store) or an S3 storage (MinIO)."""
     store = open_store(settings)
-    existing = studio.call("list storages", studio.sdk.import_storage.local.list, project=project_id)
-    s3_existing = studio.call("list storages", studio.sdk.import_storage.s3.list, project=project_id)
     if isinstance(store, LocalStore):
-        path = str((store.root / AUDIO_PREFIX).resolve())
-        if not any(s.path == path for s in existing):
-            (store.root / AUDIO_PREFIX).mkdir(parents=True, exist_ok=True)
-            studio.call(
-                "connect local storage",
-                studio.sdk.import_storage.local.create,
-                project=project_id,
-                path=path,
-                title="callqa audio",
-                use_blob_urls=False,
-            )
-    elif isinstance(store, S3Store) and not any(s.bucket == store.bucket for s in s3_existing):
+        kind, options = "local", {"path": str((store.root / AUDIO_PREFIX).resolve()), "title": "callqa audio"}
+        (store.root / AUDIO_PREFIX).mkdir(parents=True, exist_ok=True)
+        same = "path"
+    else:
         # Label Studio checks that the prefix holds objects: connect after the first upload
+        kind, same = "s3", "bucket"
         options = {
             "bucket": store.bucket,
             "prefix": f"{store.prefix}/{AUDIO_PREFIX}" if store.prefix else AUDIO_PREFIX,
@@ -208,16 +199,15 @@ def connect_storage(studio: Studio, project_id: int, settings: Settings) -> None
             "aws_secret_access_key": settings.s3_secret_key,
             "s3endpoint": settings.s3_endpoint,
             "region_name": settings.s3_region,
+            "presign": True,
+            "title": "callqa audio (S3)",
         }
-        studio.call(
-            "connect S3 storage",
-            studio.sdk.import_storage.s3.create,
-            project=project_id,
-            presign=True,
-            title="callqa audio (S3)",
-            use_blob_urls=False,
-            **{k: v for k, v in options.items() if v is not None},
-        )
+    client = getattr(studio.sdk.import_storage, kind)
+    existing = studio.call("list storages", client.list, project=project_id)
+    if any(getattr(s, same) == options[same] for s in existing):
+        return
+    options = {k: v for k, v in options.items() if v is not None}
+    studio.call(f"connect {kind} storage", client.create, project=project_id, use_blob_urls=False, **options)
 
 
 def existing_tasks(studio: Studio, project_id: int) -> dict[str, Any]:
