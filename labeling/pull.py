@@ -223,12 +223,9 @@ def pull(
         compared=compared,
         problems=problems,
     )
-    (snap / "manifest.json").write_text(
-        json.dumps(
-            {"project": title, "questionnaire": questionnaire.name, **report.as_dict()}, ensure_ascii=False, indent=1
-        ),
-        encoding="utf-8",
-    )
+    manifest = {"project": title, "questionnaire": questionnaire.name, **report.as_dict()}
+    del manifest["mlflow_run_id"]  # the run holds the manifest, not the other way round
+    (snap / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     (Path(out) / "LATEST").write_text(digest + "\n", encoding="utf-8")
     if log_to_mlflow:
         report.run_id = _log(report, calls, title, settings)

@@ -12,6 +12,7 @@ DATA=${DATA:-../shared/data/dev_calls*.jsonl}
 LS_PORT=${LS_PORT:-8087}
 HOOK_PORT=${HOOK_PORT:-8088}
 NOISE=${NOISE:-0}
+ROUNDS=${ROUNDS:-1}  # annotate the tune half in this many batches; each batch starts one retraining job
 export CALLQA_LABELSTUDIO__URL=http://127.0.0.1:$LS_PORT
 export OMP_WAIT_POLICY=PASSIVE
 
@@ -19,7 +20,9 @@ mkdir -p "$CALLQA_HOME"
 "$BIN/callqa" split --data "$DATA" --out "$CALLQA_HOME/data"
 TUNE=$CALLQA_HOME/data/tune.jsonl
 export CALLQA_LABELSTUDIO__HELD_OUT=$CALLQA_HOME/data/held_out.jsonl
-CALLQA_LABELSTUDIO__RETRAIN_AFTER=$(grep -c . "$TUNE")
+N_TUNE=$(grep -c . "$TUNE")
+PER_ROUND=$(((N_TUNE + ROUNDS - 1) / ROUNDS))
+CALLQA_LABELSTUDIO__RETRAIN_AFTER=$PER_ROUND
 export CALLQA_LABELSTUDIO__RETRAIN_AFTER
 
 "$BIN/callqa" label server --port "$LS_PORT" &
@@ -37,17 +40,18 @@ echo "== before: zero-shot on the held-out half"
 "$BIN/callqa" label webhook --port "$HOOK_PORT" &
 HOOK=$!
 until curl -sf "http://127.0.0.1:$HOOK_PORT/labelstudio/status" >/dev/null; do sleep 1; done
-"$BIN/callqa" label annotate --gold "$TUNE" --noise "$NOISE"
-
-echo "== waiting for the retraining job (pull → train → gate)"
-while true; do
-  STATE=$(curl -sf "http://127.0.0.1:$HOOK_PORT/labelstudio/status" |
-    "$BIN/python" -c 'import json,sys; j=json.load(sys.stdin)["jobs"]; print(j[0]["status"] if j else "none")')
-  [[ $STATE == done || $STATE == failed ]] && break
-  sleep 15
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+  "$BIN/callqa" label annotate --gold "$TUNE" --noise "$NOISE" --limit "$PER_ROUND" --seed "$ROUND"
+  echo "== round $ROUND: waiting for retraining job $ROUND (pull → train → gate)"
+  while true; do
+    STATE=$(curl -sf "http://127.0.0.1:$HOOK_PORT/labelstudio/status" |
+      "$BIN/python" -c "import json,sys; j=json.load(sys.stdin)['jobs']; print(j[$ROUND-1]['status'] if len(j) >= $ROUND else 'none')")
+    [[ $STATE == done || $STATE == failed ]] && break
+    sleep 15
+  done
+  [[ $STATE == done ]] || { echo "job $ROUND failed; see $CALLQA_HOME/labelling/jobs/$ROUND/job.log" >&2; exit 1; }
 done
 curl -sf "http://127.0.0.1:$HOOK_PORT/labelstudio/status" | "$BIN/python" -m json.tool
-[[ $STATE == done ]] || { echo "the job failed; see $CALLQA_HOME/labelling/jobs/1/job.log" >&2; exit 1; }
 
 echo "== after: champions on the held-out half"
 "$BIN/callqa" evaluate --data "$CALLQA_LABELSTUDIO__HELD_OUT" --model champion --errors-model champion \
