@@ -133,3 +133,21 @@ def register_artifacts(task: str, source: str, run_id: str, settings: Settings |
     except MlflowException:
         client.create_registered_model(name)
     return str(client.create_model_version(name, source=source, run_id=run_id).version)
+
+
+def log_calls_dataset(calls, *, source: str, name: str, context: str) -> None:
+    """Log labelled calls as an MLflow dataset input of the active run (id, origin, content digest per call)."""
+    import hashlib
+
+    import pandas as pd
+
+    import mlflow
+
+    df = pd.DataFrame(
+        {
+            "call_id": [c.call_id for c in calls],
+            "source": ["synthetic" if c.call_id.startswith("syn-") else "labelled" for c in calls],
+            "digest": [hashlib.sha256(c.json_line().encode()).hexdigest()[:16] for c in calls],
+        }
+    )
+    mlflow.log_input(mlflow.data.from_pandas(df, source=source, name=name), context=context)

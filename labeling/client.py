@@ -121,6 +121,11 @@ class Studio:
         )
 
 
+def field_of(obj: Any, key: str, default: Any = None) -> Any:
+    """A field of an SDK object or of the plain dict the same endpoint returns elsewhere."""
+    return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
+
+
 def _reason(exc: Exception) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):

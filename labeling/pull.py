@@ -33,8 +33,8 @@ from callqa.speech.segments import SpeakerSegment, write_rttm
 from callqa.storage import open_store
 from callqa.text.tokens import token_f1
 from labeling.client import Studio, project_title
+from labeling.client import field_of as _get
 from labeling.convert import Conversion, results_to_labels
-from labeling.push import AUDIO_PREFIX
 
 log = logging.getLogger(__name__)
 BOUNDARY_TOLERANCE = 0.25  # seconds a speaker boundary may move and still count as unchanged
@@ -112,13 +112,12 @@ class PullReport:
         }
 
 
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
+def _finished(annotations: list[Any]) -> list[Any]:
+    return [a for a in annotations if not _get(a, "was_cancelled", False) and _get(a, "result")]
 
 
-def _final(annotations: list[Any]) -> Any | None:
-    """The annotation that counts: a ground-truth one, else the latest finished one."""
-    done = [a for a in annotations if not _get(a, "was_cancelled", False) and _get(a, "result")]
+def _final(done: list[Any]) -> Any | None:
+    """The annotation that counts among finished ones: a ground-truth one, else the latest."""
     if not done:
         return None
     truth = [a for a in done if _get(a, "ground_truth", False)]
@@ -163,8 +162,8 @@ def pull(
     for task in studio.tasks(proj.id):
         tasks += 1
         data = dict(task.data or {})
-        annotations = list(task.annotations or [])
-        final = _final(annotations)
+        done = _finished(list(task.annotations or []))
+        final = _final(done)
         if final is None:
             skipped["not annotated"] += 1
             continue
@@ -178,10 +177,8 @@ def pull(
         calls.append(conv.call)
         if conv.segments:
             regions[call_id] = conv.segments
-            audio = str(data.get("audio") or "")
-            if audio:
-                audio_keys[call_id] = audio
-        done = [a for a in annotations if not _get(a, "was_cancelled", False) and _get(a, "result")]
+            if data.get("audio_key"):
+                audio_keys[call_id] = str(data["audio_key"])
         if len(done) > 1:
             agreement_tasks += 1
             others = [results_to_labels(data, _get(a, "result"), questionnaire) for a in done]
@@ -243,10 +240,7 @@ def _write_diarization(
     store = open_store(settings)
     written = 0
     for call_id, segments in sorted(regions.items()):
-        url = audio_keys.get(call_id, "")
-        key = url.split("?d=", 1)[1] if "?d=" in url else None
-        if key is None and url.startswith("s3://"):
-            key = f"{AUDIO_PREFIX}/{url.rsplit('/', 1)[-1]}"
+        key = audio_keys.get(call_id)
         if key is None or not store.exists(key):
             problems.append(f"{call_id}: speaker regions kept only in calls.jsonl (its audio is not in the store)")
             continue
@@ -259,8 +253,6 @@ def _write_diarization(
 
 
 def _log(report: PullReport, calls: list[LabelledCall], title: str, settings: Settings) -> str:
-    import pandas as pd
-
     import mlflow
 
     registry.use(settings)
@@ -274,16 +266,12 @@ def _log(report: PullReport, calls: list[LabelledCall], title: str, settings: Se
                 "tasks": report.tasks,
             }
         )
-        df = pd.DataFrame(
-            {
-                "call_id": [c.call_id for c in calls],
-                "digest": [hashlib.sha256(c.json_line().encode()).hexdigest()[:16] for c in calls],
-            }
+        registry.log_calls_dataset(
+            calls,
+            source=str(report.snapshot / "calls.jsonl"),
+            name=f"labelled-{report.dataset_hash}",
+            context="labelled",
         )
-        dataset = mlflow.data.from_pandas(
-            df, source=str(report.snapshot / "calls.jsonl"), name=f"labelled-{report.dataset_hash}"
-        )
-        mlflow.log_input(dataset, context="labelled")
         metrics = {f"agreement.{k.replace(':', '.')}": v for k, v in report.agreement.items()}
         metrics |= {f"changed.{k.replace(':', '.')}": v for k, v in report.changed.items()}
         metrics |= {"labelled_calls": report.labelled, "calls_with_speaker_regions": report.with_audio}

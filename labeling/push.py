@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from callqa.dataset import read_calls
 from callqa.errors import BadInput
 from callqa.pipeline import AUDIO_SUFFIXES, CallAnalyzer, Pipeline, build_text_pipeline
@@ -29,7 +31,8 @@ from callqa.schemas import Call, CallResult, LabelledCall, Questionnaire
 from callqa.settings import Settings, get_settings
 from callqa.speech.segments import SpeakerSegment
 from callqa.storage import LocalStore, open_store
-from labeling.client import Studio
+from callqa.yamlio import describe_validation_error
+from labeling.client import Studio, field_of
 from labeling.convert import prediction_results, task_data
 
 log = logging.getLogger(__name__)
@@ -89,8 +92,10 @@ def _timed_call(path: Path) -> Call | None:
     record = data.get("call", data) if isinstance(data, dict) else None
     if not isinstance(record, dict):
         raise BadInput(f"{meta_path}: expected a call object")
-    call = LabelledCall.model_validate(record)
-    return call.to_call()
+    try:
+        return LabelledCall.model_validate(record).to_call()
+    except ValidationError as exc:
+        raise BadInput(f"{meta_path}: {describe_validation_error(exc)}") from exc
 
 
 def collect(paths: list[Path], analyzer_factory) -> list[Source]:
@@ -169,17 +174,15 @@ def score_calls(
     return scored
 
 
-def _audio_url(source: Source, settings: Settings) -> str | None:
-    """Upload the recording (once) and return the URL Label Studio resolves for the player."""
-    if source.audio is None:
-        return None
+def _upload_audio(source: Source, settings: Settings) -> tuple[str, str]:
+    """Upload the recording (once); its store key and the URL Label Studio resolves for the player."""
     store = open_store(settings)
     key = f"{AUDIO_PREFIX}/{source.call.call_id}{source.audio.suffix.lower()}"
     if not store.exists(key):
         store.put_file(key, source.audio)
     if isinstance(store, LocalStore):
-        return f"/data/local-files/?d={key}"
-    return store.uri(key)
+        return key, f"/data/local-files/?d={key}"
+    return key, store.uri(key)
 
 
 def connect_storage(studio: Studio, project_id: int, settings: Settings) -> None:
@@ -221,10 +224,8 @@ def existing_tasks(studio: Studio, project_id: int) -> dict[str, Any]:
 
 
 def _latest_version(task: Any) -> str | None:
-    predictions = getattr(task, "predictions", None) or []
-    versions = [
-        p.get("model_version") if isinstance(p, dict) else getattr(p, "model_version", None) for p in predictions
-    ]
+    predictions = field_of(task, "predictions") or []
+    versions = [field_of(p, "model_version") for p in predictions]
     return versions[-1] if versions else None
 
 
@@ -272,12 +273,12 @@ def push(
 
     report = PushReport(project.id, project.title, action, model_version)
     known = existing_tasks(studio, project.id)
-    audio_urls = {
-        s.source.call.call_id: _audio_url(s.source, settings)
+    audio = {
+        s.source.call.call_id: _upload_audio(s.source, settings)
         for s in scored
         if s.source.call.call_id not in known and s.source.audio is not None
     }
-    if audio_urls:
+    if audio:
         connect_storage(studio, project.id, settings)
     new_tasks = []
     for s in scored:
@@ -292,7 +293,8 @@ def push(
         task = known.get(call_id)
         if task is None:
             labelled = LabelledCall.model_validate(s.source.call.model_dump())
-            data = task_data(labelled, audio_urls.get(call_id), questionnaire)
+            key, url = audio.get(call_id, (None, None))
+            data = task_data(labelled, url, questionnaire) | ({"audio_key": key} if key else {})
             new_tasks.append({"data": data, "predictions": [prediction]})
             report.created.append(call_id)
         elif _latest_version(task) != model_version:

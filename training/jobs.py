@@ -8,7 +8,6 @@ registered under the task's model name; promotion is the evaluation gate's decis
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
@@ -86,22 +85,6 @@ def shuffled_labels(calls: list[LabelledCall], seed: int) -> list[LabelledCall]:
             answers[qid] = gold.model_copy(update={"text": text, "value": None}) if text.strip() else None
         out.append(call.model_copy(update={"answers": answers, "errors": donor.errors, "call_type": donor.call_type}))
     return out
-
-
-def _log_dataset(calls: list[LabelledCall], spec: TrainSpec, digest: str) -> None:
-    import pandas as pd
-
-    import mlflow
-
-    df = pd.DataFrame(
-        {
-            "call_id": [c.call_id for c in calls],
-            "source": ["synthetic" if c.call_id.startswith("syn-") else "labelled" for c in calls],
-            "digest": [hashlib.sha256(c.json_line().encode()).hexdigest()[:16] for c in calls],
-        }
-    )
-    source = ",".join(str(p) for p in spec.data) or "synthetic"
-    mlflow.log_input(mlflow.data.from_pandas(df, source=source, name=f"{spec.task}-{digest}"), context="training")
 
 
 def _input_example() -> str:
@@ -199,7 +182,8 @@ def train(spec: TrainSpec, settings: Settings | None = None, out_dir: Path | Non
         }
         mlflow.log_params(params)
         mlflow.set_tags({"callqa.task": spec.task, "callqa.dataset_hash": digest})
-        _log_dataset(calls, spec, digest)
+        source = ",".join(str(p) for p in spec.data) or "synthetic"
+        registry.log_calls_dataset(calls, source=source, name=f"{spec.task}-{digest}", context="training")
         target = out_dir or Path(tempfile.mkdtemp(prefix=f"callqa-{spec.task}-"))
         trainer = _TASKS[spec.task]
         metrics = trainer(spec, calls, questionnaire, target, run.info.run_id, store.tracking_uri)
