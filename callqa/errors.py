@@ -48,3 +48,10 @@ class AuthFailed(CallQAError):  # noqa: N818
 
     exit_code = 6
     http_status = 401
+
+
+class Conflict(CallQAError):  # noqa: N818
+    """The request contradicts what is already stored: the same call id sent with different audio."""
+
+    exit_code = 2
+    http_status = 409

@@ -233,6 +233,23 @@ class CallAnalyzer:
         agent_channel: int | None = None,
     ):
         """``audio`` plus the speech stages' own output (diarization segments), for evaluation."""
+        call, info, speech = self.transcribe(
+            source, call_id=call_id, started_at=started_at, manager_id=manager_id, agent_channel=agent_channel
+        )
+        result = self.text.analyze(call)
+        result.audio = info
+        return result, speech
+
+    def transcribe(
+        self,
+        source: str | Path | bytes,
+        *,
+        call_id: str | None = None,
+        started_at: datetime | None = None,
+        manager_id: str | None = None,
+        agent_channel: int | None = None,
+    ):
+        """The speech stages alone: the timed transcript, what was done to get it, and their raw output."""
         from callqa.speech.audio import load_audio
 
         sp = self.settings.speech
@@ -242,8 +259,7 @@ class CallAnalyzer:
         speech = self.speech.run(
             audio, call_id=call_id, started_at=started_at, manager_id=manager_id, agent_channel=agent_channel
         )
-        result = self.text.analyze(speech.call)
-        result.audio = AudioInfo(
+        info = AudioInfo(
             duration=round(audio.duration, 3),
             channels=audio.channels,
             source_rate=audio.source_rate,
@@ -255,4 +271,4 @@ class CallAnalyzer:
             roles_score=speech.roles.score,
             stage_seconds={k: round(v, 3) for k, v in speech.timings.items()},
         )
-        return result, speech
+        return speech.call, info, speech

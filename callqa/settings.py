@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RESOURCES = Path(__file__).parent / "resources"
 NOISY_LOGGERS = ("pymorphy3", "matplotlib", "natasha", "navec", "urllib3", "filelock", "httpx")
@@ -73,6 +73,34 @@ class LabelStudioSettings(BaseModel):
     timeout: float = 30.0
 
 
+class ServingSettings(BaseModel):
+    """The REST API and its workers (``callqa serve``)."""
+
+    db: Path | None = None
+    """SQLite file of jobs and questionnaires (default: HOME/serving.db)."""
+    answers_model: str = "champion"
+    """Model references as ``callqa evaluate --model`` takes them; ``champion`` falls back to zero-shot
+    answers (and no error/call-type model) before the first promotion."""
+    errors_model: str = "champion"
+    calltype_model: str = "champion"
+    reload_seconds: float = 30.0
+    """How often the registry is asked whether an alias moved (0: never)."""
+    max_upload_mb: float = 200.0
+    max_json_mb: float = 10.0
+    max_turns: int = 5000
+    request_timeout: float = 60.0
+    """Seconds a synchronous request may take before the API answers 504."""
+    workers: int = 1
+    """Threads that run queued recordings."""
+    max_attempts: int = 3
+    """A recording whose analysis crashes this often is marked failed (its audio is kept)."""
+    preload_speech: bool = True
+    """Load the speech models at start (``/readyz`` waits for them); off for transcript-only servers."""
+    batch_size: int = 8
+    batch_wait_ms: float = 10.0
+    """Ray Serve batching of the text models: up to ``batch_size`` calls, waiting at most this long."""
+
+
 class Settings(BaseSettings):
     """Runtime settings; every field can be set as ``CALLQA_<FIELD>`` in the environment."""
 
@@ -102,10 +130,26 @@ class Settings(BaseSettings):
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     s3_region: str = "us-east-1"
+    serving: ServingSettings = ServingSettings()
+    api_keys: Annotated[list[str], NoDecode] = []
+    """Keys the API accepts in ``X-API-Key`` (``CALLQA_API_KEYS``, comma-separated); empty: no auth (local use)."""
+    triton_url: str | None = None
+    """Triton endpoint for the answer model (``http://host:8000`` or ``grpc://host:8001``); unset: in-process."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
 
     @property
     def models_dir(self) -> Path:
         return self.speech.models_dir or self.home / "models"
+
+    @property
+    def serving_db(self) -> Path:
+        return self.serving.db or self.home / "serving.db"
 
     @property
     def labelstudio_dir(self) -> Path:

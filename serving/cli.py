@@ -2,9 +2,94 @@
 
 from __future__ import annotations
 
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-serve_app = typer.Typer(help="Serving: the REST API, Ray Serve, Triton, load test, benchmark.", no_args_is_help=True)
+from callqa.cli import err, exit_on_error
+from callqa.settings import Settings, get_settings
+
+SERVE_YAML = Path(__file__).with_name("serve.yaml")
+serve_app = typer.Typer(
+    help="Serving: `callqa serve --local` (in-process) or `callqa serve` (Ray Serve); Triton, load test, benchmark.",
+)
+
+
+def _stop_on_sigterm() -> None:
+    def _terminate(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def run_local(settings: Settings, host: str, port: int) -> None:
+    """The API and every stage in this process (uvicorn)."""
+    import uvicorn
+
+    from serving.local import local_app
+
+    uvicorn.run(local_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
+
+
+def run_ray(settings: Settings, host: str, port: int, config: Path, num_cpus: int | None) -> None:
+    """The Ray Serve application on a local Ray (or the cluster in RAY_ADDRESS) until Ctrl-C."""
+    import os
+
+    import ray
+    import yaml
+    from ray import serve
+
+    from serving.deployments import APP_NAME, build, deployment_options, settings_payload
+
+    from callqa import registry
+
+    options = deployment_options(yaml.safe_load(config.read_text()))
+    registry.champion("answers", settings)  # creates the embedded registry here, before the replicas race to
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"])
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False)
+    _stop_on_sigterm()  # after ray.init, which installs its own SIGTERM handler (it aborts the process)
+    try:
+        serve.start(http_options={"host": host, "port": port})
+        err.print(f"deploying {APP_NAME} on Ray Serve (http://{host}:{port}) ...")
+        serve.run(build({"settings": settings_payload(settings)}, options), name=APP_NAME, route_prefix="/")
+        err.print(f"[green]serving[/] http://{host}:{port}  (docs: /docs, readiness: /readyz)")
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        err.print("stopping")
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+@serve_app.callback(invoke_without_command=True)
+@exit_on_error
+def serve_command(
+    ctx: typer.Context,
+    local: Annotated[bool, typer.Option("--local", help="everything in this process, no Ray cluster")] = False,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+    config: Annotated[Path, typer.Option(help="Ray Serve config (deployment options)")] = SERVE_YAML,
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs of the local Ray (default: all)")] = None,
+) -> None:
+    """Run the API: POST /v1/calls, /v1/transcripts, GET /v1/calls/{id}, questionnaires, /metrics."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _stop_on_sigterm()
+    settings = get_settings()
+    if local:
+        run_local(settings, host, port)
+    else:
+        if not config.is_file():
+            from callqa.errors import BadInput
+
+            raise BadInput(f"--config {config}: no such file")
+        run_ray(settings, host, port, config, num_cpus)
 
 
 def register(app: typer.Typer) -> None:
