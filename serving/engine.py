@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from callqa import registry
-from callqa.errors import BadInput
+from callqa.errors import BadInput, CallQAError
 from callqa.models import CHAMPION, ZERO_SHOT, load_answer_extractor, load_classifier
 from callqa.pipeline import CallAnalyzer
 from callqa.schemas import (
@@ -247,7 +247,11 @@ class Engine:
             with self._lock:
                 if self._speech is None:
                     analyzer = CallAnalyzer(self.default, self.settings)
-                    _ = analyzer.speech.transcriber, analyzer.speech.diarizer  # build them now, not mid-request
+                    _ = analyzer.speech.transcriber  # built now, not in the middle of a request
+                    try:
+                        _ = analyzer.speech.diarizer
+                    except CallQAError as exc:  # stereo calls with a channel map need no diarizer
+                        log.warning("no diarizer (%s): mono recordings will fail until its model is built", exc)
                     self._speech = analyzer
         return self._speech
 

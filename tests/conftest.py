@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,3 +50,25 @@ def supplier_call() -> LabelledCall:
             "decision_maker": (7, "Подписывает генеральный директор, Сергей Петрович", "генеральный директор"),
         },
     )
+
+
+SPEECH_MODELS = ("titanet_small.nemo", "fastconformer_ctc_tiny.nemo")
+
+
+def run_callqa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``callqa`` command of this venv, as a user runs it."""
+    cli = Path(sys.executable).with_name("callqa")
+    return subprocess.run([str(cli), *args], capture_output=True, text=True, check=False, env=env, timeout=3600)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The developer's built speech models when present, else built now (as on a fresh clone; shared by
+    the e2e and serving tests, so built once per session)."""
+    local = get_settings().models_dir
+    if all((local / m).is_file() for m in SPEECH_MODELS):
+        return local
+    out = tmp_path_factory.mktemp("models")
+    proc = run_callqa("speech", "build-models", "--only", "speaker", "--only", "asr", "--models-dir", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out

@@ -23,24 +23,11 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),
 ]
-MODELS = ("titanet_small.nemo", "fastconformer_ctc_tiny.nemo")
 
 
 def _callqa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     cli = Path(sys.executable).with_name("callqa")
     return subprocess.run([str(cli), *args], capture_output=True, text=True, check=False, env=env, timeout=3600)
-
-
-@pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The developer's built models when present, else built now (as on a fresh clone)."""
-    local = get_settings().models_dir
-    if all((local / m).is_file() for m in MODELS):
-        return local
-    out = tmp_path_factory.mktemp("models")
-    proc = _callqa("speech", "build-models", "--only", "speaker", "--only", "asr", "--models-dir", str(out))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
 
 
 def _env(models_dir: Path) -> dict[str, str]:
