@@ -41,7 +41,7 @@ CALL_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 AUDIO_TYPES = ("audio/", "video/ogg", "application/ogg", "application/octet-stream")
 AUDIO_SUFFIX = {"wav": ".wav", "wave": ".wav", "x-wav": ".wav", "mpeg": ".mp3", "mp3": ".mp3", "ogg": ".ogg",
                 "opus": ".ogg", "flac": ".flac", "x-flac": ".flac"}  # fmt: skip
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"})
 UPLOAD_PATH = "/v1/calls"
 MB = 1024 * 1024
 
@@ -156,6 +156,30 @@ async def _send_error(send, status: int, error: str, detail: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def key_ok(given: str | bytes | None, keys: list[bytes]) -> bool:
+    """Whether ``given`` is one of ``keys`` (every key compared in constant time); no keys: open."""
+    if not keys:
+        return True
+    raw = given.encode() if isinstance(given, str) else (given or b"")
+    return any([secrets.compare_digest(raw, k) for k in keys])  # a list: every key is compared, match or not
+
+
+class ApiKeyGate:
+    """ASGI middleware: 401 before anything of a request without a valid ``X-API-Key`` is read."""
+
+    def __init__(self, app, keys: list[bytes]) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            given = dict(scope.get("headers") or []).get(b"x-api-key")
+            if not key_ok(given, self.keys):
+                await _send_error(send, 401, "HTTP 401", "missing or wrong X-API-Key")
+                return
+        await self.app(scope, receive, send)
 
 
 class RequestMetrics:
@@ -292,10 +316,7 @@ def create_app(service: Service) -> FastAPI:
     api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="one of CALLQA_API_KEYS")
 
     def require_key(key: Annotated[str | None, Depends(api_key)]) -> None:
-        if not keys:
-            return
-        given = (key or "").encode()
-        if not any(secrets.compare_digest(given, k) for k in keys):  # constant time for each key
+        if not key_ok(key, keys):  # the gate already refused these; this documents the scheme in OpenAPI
             raise HTTPException(401, "missing or wrong X-API-Key", headers={"WWW-Authenticate": "X-API-Key"})
 
     auth = [Depends(require_key)]
@@ -476,5 +497,6 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)
 
     app.add_middleware(BodyLimit, upload_bytes=int(cfg.max_upload_mb * MB), json_bytes=int(cfg.max_json_mb * MB))
+    app.add_middleware(ApiKeyGate, keys=keys)  # before the limit: strangers get 401, not 413
     app.add_middleware(RequestMetrics, metrics=service.metrics)  # outermost: 413s are counted too
     return app
