@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench models mlflow labelstudio label-loop train cv clean help
+.PHONY: install demo test lint bench models mlflow labelstudio label-loop train cv serve clean help
 
 install: $(STAMP) ## Create .venv and install callqa with its dev tools (torch pinned first)
 
@@ -62,6 +62,9 @@ labelstudio: install ## Label Studio in its own venv on 127.0.0.1:8085 (SQLite u
 
 label-loop: install ## Unattended labelling loop on the dev calls: push → simulated annotator → webhook → train → gate
 	BIN=$(BIN) bash scripts/labelling_loop.sh
+
+serve: install ## The API on Ray Serve at 127.0.0.1:8000 (serving/serve.yaml); `callqa serve --local` runs it in-process
+	$(BIN)/callqa serve
 
 clean: ## Remove the venv, caches and local artifacts
 	rm -rf $(VENV) .venv-labelstudio .pytest_cache .ruff_cache .callqa build dist *.egg-info reports

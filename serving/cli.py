@@ -42,9 +42,8 @@ def run_ray(settings: Settings, host: str, port: int, config: Path, num_cpus: in
     import yaml
     from ray import serve
 
-    from serving.deployments import APP_NAME, build, deployment_options, settings_payload
-
     from callqa import registry
+    from serving.deployments import APP_NAME, build, deployment_options, settings_payload
 
     options = deployment_options(yaml.safe_load(config.read_text()))
     registry.champion("answers", settings)  # creates the embedded registry here, before the replicas race to
@@ -90,6 +89,48 @@ def serve_command(
 
             raise BadInput(f"--config {config}: no such file")
         run_ray(settings, host, port, config, num_cpus)
+
+
+@serve_app.command("loadtest")
+@exit_on_error
+def loadtest_command(
+    url: Annotated[str, typer.Option(help="the running API")] = "http://127.0.0.1:8000",
+    transcripts: Annotated[Path | None, typer.Option(help="JSON/JSONL transcripts to send to /v1/transcripts")] = None,
+    recordings: Annotated[
+        list[Path] | None, typer.Option("--recording", "-r", help="recordings to send to /v1/calls; repeatable")
+    ] = None,
+    rate: Annotated[float, typer.Option(help="requests started per second (open loop)")] = 5.0,
+    seconds: Annotated[float, typer.Option(help="how long to send transcripts")] = 30.0,
+    count: Annotated[int, typer.Option(help="how many recordings to send")] = 20,
+    cut: Annotated[float | None, typer.Option(help="cut each recording to this many seconds")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the report JSON here")] = None,
+) -> None:
+    """A bounded load test: sustained rate, p50/p99, statuses; recordings followed until done (none lost)."""
+    import json
+    import uuid
+
+    from callqa.cli import dump_json
+    from callqa.errors import BadInput
+    from serving.loadtest import load_recordings, load_transcripts, recordings_load, run, transcripts_load
+
+    if (transcripts is None) == (not recordings):
+        raise BadInput("give --transcripts FILE or --recording WAV (one kind per run)")
+    if rate <= 0:
+        raise BadInput("--rate must be positive")
+    key = (get_settings().api_keys or [None])[0]
+    if transcripts is not None:
+        bodies = load_transcripts(transcripts)
+        report = run(url, key, lambda c: transcripts_load(c, bodies, rate, seconds))
+    else:
+        data = load_recordings(list(recordings or []), cut)
+        run_id = uuid.uuid4().hex[:8]
+        report = run(url, key, lambda c: recordings_load(c, data, rate, count, run_id))
+    if out is not None:
+        out.write_text(json.dumps(report.as_dict(), indent=1))
+    dump_json(report.as_dict())
+    if report.server_errors or report.transport_errors or report.lost:
+        err.print(f"[red]{report.server_errors} 5xx, {report.transport_errors} transport errors, {report.lost} lost[/]")
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
