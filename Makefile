@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench models mlflow labelstudio label-loop train cv serve clean help
+.PHONY: install demo test lint bench models mlflow labelstudio label-loop train cv serve loadtest clean help
 
 install: $(STAMP) ## Create .venv and install callqa with its dev tools (torch pinned first)
 
@@ -65,6 +65,9 @@ label-loop: install ## Unattended labelling loop on the dev calls: push → simu
 
 serve: install ## The API on Ray Serve at 127.0.0.1:8000 (serving/serve.yaml); `callqa serve --local` runs it in-process
 	$(BIN)/callqa serve
+
+loadtest: install ## Load test on loopback: Ray Serve (LOCAL=1: in-process), transcripts at RATES/s, 1-minute recordings
+	BIN=$(BIN) bash scripts/serving_load.sh
 
 clean: ## Remove the venv, caches and local artifacts
 	rm -rf $(VENV) .venv-labelstudio .pytest_cache .ruff_cache .callqa build dist *.egg-info reports

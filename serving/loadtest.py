@@ -157,7 +157,7 @@ def load_transcripts(path: Path) -> list[dict]:
 
 
 def load_recordings(paths: list[Path], seconds: float | None) -> list[bytes]:
-    """The recordings' bytes, cut to ``seconds`` (as WAV) when given."""
+    """The recordings' bytes; with ``seconds``, each made exactly that long (repeated, then cut; as WAV)."""
     import soundfile as sf
 
     out = []
@@ -165,9 +165,12 @@ def load_recordings(paths: list[Path], seconds: float | None) -> list[bytes]:
         if seconds is None:
             out.append(p.read_bytes())
             continue
-        data, rate = sf.read(p, always_2d=True)
-        if len(data) < seconds * rate:
-            raise BadInput(f"{p}: shorter than {seconds:g} s")
+        try:
+            data, rate = sf.read(p, always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise BadInput(f"{p}: not a readable recording ({exc})") from exc
+        need = int(seconds * rate)
+        data = np.concatenate([data] * (need // len(data) + 1))[:need]
         buf = io.BytesIO()
         sf.write(buf, data[: int(seconds * rate)], rate, format="WAV")
         out.append(buf.getvalue())
