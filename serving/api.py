@@ -242,6 +242,7 @@ class Service:
             else None
         )
         self.warm_error: str | None = None
+        self.pending = 0
 
     def questionnaire(self, name: str | None) -> Questionnaire:
         if name is None or name == self.default.name:
@@ -428,7 +429,11 @@ def create_app(service: Service) -> FastAPI:
         response_model=CallResult,
         dependencies=auth,
         tags=["transcripts"],
-        responses={**ERRORS, 504: {"model": ErrorBody, "description": "took longer than the request limit"}},
+        responses={
+            **ERRORS,
+            429: {"model": ErrorBody, "description": "too many transcripts in analysis; retry after Retry-After"},
+            504: {"model": ErrorBody, "description": "took longer than the request limit"},
+        },
     )
     async def analyze_transcript(
         call: Call, questionnaire: Annotated[str | None, Query(max_length=128)] = None
@@ -440,11 +445,18 @@ def create_app(service: Service) -> FastAPI:
             raise BadInput("turns: every turn is empty")
         q = service.questionnaire(questionnaire)
         if not service.backend.ready():
-            raise HTTPException(503, "models are still loading; see /readyz")
+            raise HTTPException(503, "models are still loading; see /readyz", headers={"Retry-After": "5"})
+        if service.pending >= cfg.max_pending:
+            raise HTTPException(
+                429, f"busy: {service.pending} transcripts in analysis; retry shortly", headers={"Retry-After": "1"}
+            )
+        service.pending += 1  # one event loop: no lock needed
         try:
             return await asyncio.wait_for(service.backend.transcript(call, q), cfg.request_timeout)
         except TimeoutError as exc:
             raise HTTPException(504, f"analysis took longer than {cfg.request_timeout:g} s") from exc
+        finally:
+            service.pending -= 1
 
     @app.get("/v1/questionnaires", response_model=list[QuestionnaireInfo], dependencies=auth, tags=["questionnaires"])
     async def list_questionnaires() -> list[QuestionnaireInfo]:

@@ -140,6 +140,9 @@ class Engine:
     # --- models -------------------------------------------------------------------------------
     def load(self) -> ModelSet:
         """Resolve the references and load the models (the default questionnaire's extractor too)."""
+        import torch
+
+        torch.set_num_threads(self.settings.serving.torch_threads)
         refs = {task: resolve_ref(self.specs[task], task, self.settings) for task in TEXT_TASKS}
         models = ModelSet(refs=refs, names={task: display_name(ref) for task, ref in refs.items()})
         if refs["errors"] is not None:

@@ -269,3 +269,12 @@ def test_engine_swaps_models_when_the_alias_moves(tmp_path: Path, questionnaire,
     result = engine.transcript(supplier_call.to_call(), questionnaire)
     assert result.call_type is not None and result.models["calltype"] == "callqa-calltype/1"
     assert engine.refresh() is False
+
+
+def test_an_overloaded_api_says_429_at_once(tmp_path: Path, supplier_call):
+    settings = Settings(home=tmp_path, serving={"preload_speech": False, "reload_seconds": 0, "max_pending": 0})
+    app = local_app(settings, run_workers=False)
+    app.state.service.warm_up()
+    with TestClient(app) as c:
+        r = c.post("/v1/transcripts", json=transcript(supplier_call))
+    assert r.status_code == 429 and r.headers["retry-after"] == "1" and "busy" in r.json()["detail"]
