@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench models mlflow labelstudio label-loop train cv serve loadtest clean help
+.PHONY: install demo test lint bench models mlflow labelstudio label-loop train cv serve loadtest triton clean help
 
 install: $(STAMP) ## Create .venv and install callqa with its dev tools (torch pinned first)
 
@@ -69,8 +69,12 @@ serve: install ## The API on Ray Serve at 127.0.0.1:8000 (serving/serve.yaml); `
 loadtest: install ## Load test on loopback: Ray Serve (LOCAL=1: in-process), transcripts at RATES/s, 1-minute recordings
 	BIN=$(BIN) bash scripts/serving_load.sh
 
+triton: install ## Export the champions to ONNX + a Triton repository, serve it with pytriton's tritonserver (own venv)
+	$(BIN)/callqa serve triton export --answers champion --errors champion --calltype champion -o .callqa/triton
+	$(BIN)/callqa serve triton server .callqa/triton
+
 clean: ## Remove the venv, caches and local artifacts
-	rm -rf $(VENV) .venv-labelstudio .pytest_cache .ruff_cache .callqa build dist *.egg-info reports
+	rm -rf $(VENV) .venv-labelstudio .venv-triton .pytest_cache .ruff_cache .callqa build dist *.egg-info reports
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'

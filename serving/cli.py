@@ -135,4 +135,7 @@ def loadtest_command(
 
 def register(app: typer.Typer) -> None:
     """Plug ``callqa serve ...`` into the core CLI."""
+    from serving.triton.cli import triton_app
+
+    serve_app.add_typer(triton_app, name="triton")
     app.add_typer(serve_app, name="serve")

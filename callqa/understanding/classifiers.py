@@ -10,9 +10,11 @@ interruptions...) join each label's logit. Training lives in ``training/classifi
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -194,16 +196,43 @@ def _quote(doc: CallDocument, turn: int) -> str:
     return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
 
 
+# A ``collate_vectors`` batch → (logits, attention): the net in process, or a Triton client.
+ClassifierRunner = Callable[[Mapping[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
+
+
+class TorchClassifierRunner:
+    """The default runner: the ``TurnAttentionNet`` in this process."""
+
+    def __init__(self, net: TurnAttentionNet) -> None:
+        self.net = net
+
+    @torch.no_grad()
+    def __call__(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(batch["turns"], batch["metrics"], batch["lengths"])
+
+
 class TurnClassifier:
     """A trained error or call-type model, loaded from ``model.json`` + ``weights.pt``."""
 
     def __init__(
-        self, net: TurnAttentionNet, config: ClassifierConfig, lexicon: Lexicon, name: str = "classifier"
+        self,
+        net: TurnAttentionNet,
+        config: ClassifierConfig,
+        lexicon: Lexicon,
+        name: str = "classifier",
+        runner: ClassifierRunner | None = None,
     ) -> None:
         self.net = net.eval()
         self.config = config
         self.name = name
         self.featurizer = TurnFeaturizer(lexicon)
+        self.runner: ClassifierRunner = runner or TorchClassifierRunner(self.net)
+
+    def with_runner(self, runner: ClassifierRunner) -> TurnClassifier:
+        """The same classifier (net, config, featurizer) with its logits computed by ``runner``."""
+        out = copy.copy(self)
+        out.runner = runner
+        return out
 
     @classmethod
     def load(cls, path: str | Path, lexicon: Lexicon, name: str | None = None) -> TurnClassifier:
@@ -216,8 +245,7 @@ class TurnClassifier:
     @torch.no_grad()
     def scores(self, vectors: CallVectors) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities per label and attention (labels × turns) for one call."""
-        batch = collate_vectors([vectors])
-        logits, attn = self.net(batch["turns"], batch["metrics"], batch["lengths"])
+        logits, attn = self.runner(collate_vectors([vectors]))
         probs = torch.sigmoid(logits) if self.config.multi_label else logits.softmax(-1)
         return probs[0].numpy(), attn[0].numpy()
 

@@ -19,10 +19,10 @@ calibrated probability that such a margin gives a right answer.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -65,6 +65,10 @@ TOKEN_FEATURES = (
 )
 PAIR_FEATURES = ("relevance", "typed", "anchor", "asks", "cue", "ask_word", "zero_shot")
 KINDS = tuple(QuestionKind)
+QUESTION_DIM = WORD_DIM + len(KINDS) + 2
+# The network's inputs and outputs in call order: the names the ONNX export and Triton use.
+SPAN_INPUTS = ("words", "feats", "pair", "questions", "lengths", "candidates")
+SPAN_OUTPUTS = ("start", "end")
 
 
 class SpanConfig(BaseModel):
@@ -94,7 +98,7 @@ class SpanNet(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.inp = nn.Linear(WORD_DIM + nf, h)
         self.enc = nn.LSTM(h, h, batch_first=True, bidirectional=True)
-        self.question = nn.Linear(WORD_DIM + len(KINDS) + 2, 2 * h)
+        self.question = nn.Linear(QUESTION_DIM, 2 * h)
         self.fuse = nn.Linear(4 * h + npf, m)
         # per question, local context by two convolutions (a second LSTM per question costs 10x)
         self.conv1 = nn.Conv1d(m, m, kernel_size=5, padding=2)
@@ -114,15 +118,17 @@ class SpanNet(nn.Module):
         words: torch.Tensor,  # (B, T, 300)
         feats: torch.Tensor,  # (B, T, F)
         pair: torch.Tensor,  # (B, T, Q, P)
-        questions: torch.Tensor,  # (Q, 300 + kinds + 2)
+        questions: torch.Tensor,  # (Q, 300 + kinds + 2), or (B, Q, ...): one copy per window
         lengths: torch.Tensor,  # (B,)
         candidates: torch.Tensor,  # (B, T) bool: tokens an answer may start or end on
     ) -> tuple[torch.Tensor, torch.Tensor]:
         b, t, _ = words.shape
-        q = questions.shape[0]
+        q = questions.shape[-2]
         x = torch.relu(self.inp(self.drop(torch.cat([words, feats], -1))))
         h = self.drop(self._run(self.enc, x, lengths))  # (B, T, 2h)
-        qv = torch.tanh(self.question(questions))  # (Q, 2h)
+        qv = torch.tanh(self.question(questions))  # (Q, 2h) or (B, Q, 2h)
+        if qv.dim() == 3:  # batched questions (exported models: every input has a batch axis)
+            qv = qv.unsqueeze(1)  # (B, 1, Q, 2h)
         hq = h.unsqueeze(2).expand(b, t, q, h.shape[-1])
         fused = torch.relu(self.fuse(torch.cat([hq, hq * qv, pair], -1)))  # (B, T, Q, m)
         valid = (torch.arange(t, device=words.device)[None, :] < lengths[:, None]).repeat_interleave(q, 0)
@@ -384,8 +390,29 @@ def best_spans(
     return arg // t, arg % t, margin
 
 
+class SpanRunner(Protocol):
+    """Turns a ``collate`` batch into (start, end) logits, each (B, Q, T + 1): in process or on a server."""
+
+    def __call__(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class TorchSpanRunner:
+    """The default runner: the ``SpanNet`` in this process."""
+
+    def __init__(self, net: SpanNet) -> None:
+        self.net = net
+
+    @torch.no_grad()
+    def __call__(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(*(batch[k] for k in SPAN_INPUTS))
+
+
 class SpanAnswerExtractor:
-    """``AnswerExtractor`` backed by a trained ``SpanNet`` (loads from a model directory)."""
+    """``AnswerExtractor`` backed by a trained ``SpanNet`` (loads from a model directory).
+
+    ``runner`` computes the logits (default: the net in process; ``serving.triton`` swaps in a
+    Triton client); features and decoding stay here either way.
+    """
 
     def __init__(
         self,
@@ -394,12 +421,28 @@ class SpanAnswerExtractor:
         questionnaire: Questionnaire,
         name: str = "span",
         featurizer: SpanFeaturizer | None = None,
+        runner: SpanRunner | None = None,
+        max_batch_windows: int = 64,
     ) -> None:
         self.net = net.eval()
         self.config = config
         self.questionnaire = questionnaire
         self.name = name
         self.featurizer = featurizer or SpanFeaturizer(questionnaire)
+        self.runner: SpanRunner = runner or TorchSpanRunner(self.net)
+        self.max_batch_windows = max_batch_windows
+
+    def with_runner(self, runner: SpanRunner, name: str | None = None) -> SpanAnswerExtractor:
+        """The same extractor (net, config, featurizer) with its logits computed by ``runner``."""
+        return SpanAnswerExtractor(
+            self.net,
+            self.config,
+            self.questionnaire,
+            name=name or self.name,
+            featurizer=self.featurizer,
+            runner=runner,
+            max_batch_windows=self.max_batch_windows,
+        )
 
     @classmethod
     def load(cls, path: str | Path, questionnaire: Questionnaire, name: str | None = None) -> SpanAnswerExtractor:
@@ -418,22 +461,33 @@ class SpanAnswerExtractor:
         if len(features) == 0:
             return best
         for w in windows(features, cfg.window, cfg.stride):
-            batch = collate([w], self.featurizer.questions)
-            start, end = self.net(
-                batch["words"],
-                batch["feats"],
-                batch["pair"],
-                batch["questions"],
-                batch["lengths"],
-                batch["candidates"],
-            )
-            turn_of = torch.from_numpy(features.turn_of[w.lo : w.hi].astype(np.int64))
-            a, b, margin = best_spans(start[0], end[0], turn_of, cfg.max_answer_tokens)
-            for qi in range(nq):
-                m = float(margin[qi])
-                if m > best[qi][0]:
-                    best[qi] = (m, w.lo + int(a[qi]), w.lo + int(b[qi]))
+            start, end = self.runner(collate([w], self.featurizer.questions))
+            self._keep_best(best, w, start[0], end[0])
         return best
+
+    @torch.no_grad()
+    def margins_many(self, features: Sequence[CallFeatures]) -> list[list[tuple[float, int, int]]]:
+        """``margins`` of several calls, their windows run together in batches of ``max_batch_windows``."""
+        nq = self.featurizer.questions.shape[0]
+        best: list[list[tuple[float, int, int]]] = [[(-math.inf, -1, -1)] * nq for _ in features]
+        jobs = [
+            (i, w) for i, f in enumerate(features) if len(f) for w in windows(f, self.config.window, self.config.stride)
+        ]
+        for k in range(0, len(jobs), self.max_batch_windows):
+            chunk = jobs[k : k + self.max_batch_windows]
+            start, end = self.runner(collate([w for _, w in chunk], self.featurizer.questions))
+            for j, (i, w) in enumerate(chunk):
+                n = w.hi - w.lo  # padded to the longest window of the batch: cut back to this one
+                self._keep_best(best[i], w, start[j, :, : n + 1], end[j, :, : n + 1])
+        return best
+
+    def _keep_best(self, best: list[tuple[float, int, int]], w: Window, start: torch.Tensor, end: torch.Tensor) -> None:
+        turn_of = torch.from_numpy(w.call.turn_of[w.lo : w.hi].astype(np.int64))
+        a, b, margin = best_spans(start, end, turn_of, self.config.max_answer_tokens)
+        for qi in range(len(best)):
+            m = float(margin[qi])
+            if m > best[qi][0]:
+                best[qi] = (m, w.lo + int(a[qi]), w.lo + int(b[qi]))
 
     def confidence(self, margin: float) -> float:
         a, b = self.config.calibration
@@ -442,8 +496,24 @@ class SpanAnswerExtractor:
     def extract(self, call: Call, document: CallDocument | None = None) -> list[Answer]:
         doc = document or self.featurizer.document(call)
         features = self.featurizer.features(call, doc)
+        return self._answers(doc, features, self.margins(features))
+
+    def extract_many(
+        self, calls: Sequence[Call], documents: Sequence[CallDocument | None] | None = None
+    ) -> list[list[Answer]]:
+        """``extract`` for several calls with one forward over all their windows (what a batching server calls)."""
+        docs = [
+            d or self.featurizer.document(c)
+            for c, d in zip(calls, documents if documents is not None else [None] * len(calls), strict=True)
+        ]
+        features = [self.featurizer.features(c, d) for c, d in zip(calls, docs, strict=True)]
+        return [self._answers(d, f, m) for d, f, m in zip(docs, features, self.margins_many(features), strict=True)]
+
+    def _answers(
+        self, doc: CallDocument, features: CallFeatures, margins: list[tuple[float, int, int]]
+    ) -> list[Answer]:
         answers = []
-        for qi, (margin, a, b) in enumerate(self.margins(features)):
+        for qi, (margin, a, b) in enumerate(margins):
             if margin <= self.config.threshold or a < 0:
                 continue
             turn = int(features.turn_of[a])

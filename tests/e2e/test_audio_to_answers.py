@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from callqa.settings import get_settings
 from callqa.speech.segments import read_rttm
 from callqa.synthetic import asr_text
 
