@@ -27,3 +27,24 @@ def make_labelled(
         },
         **kwargs,
     )
+
+
+def register_calltype_model(settings, workdir) -> str:
+    """An untrained call-type classifier registered as a new ``callqa-calltype`` version; its number."""
+    import mlflow
+    from callqa import registry
+    from callqa.text.lexicon import load_lexicon
+    from callqa.understanding.classifiers import ClassifierConfig, TurnAttentionNet, TurnClassifier
+    from mlflow import MlflowClient
+    from training.classifiers import LABELS
+
+    cfg = ClassifierConfig(type="calltype", labels=LABELS["calltype"], hidden=4)
+    TurnClassifier(TurnAttentionNet(cfg), cfg, load_lexicon(settings.lexicon)).save(workdir / "ct")
+    exp = registry.experiment("callqa-test", settings)
+    client = MlflowClient()
+    name = registry.model_name("calltype")
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
+    with mlflow.start_run(experiment_id=exp) as run:
+        mlflow.log_artifacts(str(workdir / "ct"), "model")
+    return str(client.create_model_version(name, f"{run.info.artifact_uri}/model", run.info.run_id).version)

@@ -15,7 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from callqa import registry
+from callqa.settings import Settings
 from callqa.synthetic import asr_text
+from tests.builders import register_calltype_model
 from tests.conftest import run_callqa
 
 pytestmark = [
@@ -117,7 +120,8 @@ def _check_against_gold(job: dict, wav: Path) -> tuple[int, int]:
 def test_ray_serve_answers_transcripts_and_recordings(tmp_path: Path, models_dir: Path, recordings: list[Path]):
     port = _free_port()
     url, log = f"http://127.0.0.1:{port}", tmp_path / "serve.log"
-    proc = _start(["--port", str(port), "--num-cpus", "2"], _env(tmp_path / "home", models_dir), log)
+    env = _env(tmp_path / "home", models_dir) | {"CALLQA_SERVING__RELOAD_SECONDS": "2"}
+    proc = _start(["--port", str(port), "--num-cpus", "2"], env, log)
     try:
         _wait_ready(url, proc, log)
         with httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=120) as client:
@@ -139,6 +143,19 @@ def test_ray_serve_answers_transcripts_and_recordings(tmp_path: Path, models_dir
             assert matched >= total // 2, f"{matched}/{total} answers found in the recordings"
             metrics = client.get("/metrics").text
             assert f'callqa_jobs_finished_total{{outcome="done"}} {float(len(recordings))}' in metrics
+
+            # the champion alias moves: the replicas load it while requests keep being answered
+            body = {"call_id": dev["call_id"], "turns": dev["turns"]}
+            assert client.post("/v1/transcripts", json=body).json()["call_type"] is None
+            settings = Settings(home=tmp_path / "home")
+            registry.promote("calltype", register_calltype_model(settings, tmp_path), settings)
+            deadline = time.time() + 60
+            while client.get("/readyz").json()["models"].get("calltype") != "callqa-calltype/1":
+                assert time.time() < deadline, client.get("/readyz").json()
+                assert client.post("/v1/transcripts", json=body).status_code == 200  # no downtime
+                time.sleep(0.5)
+            swapped = client.post("/v1/transcripts", json=body).json()
+            assert swapped["models"]["calltype"] == "callqa-calltype/1" and swapped["call_type"] is not None
     finally:
         assert _stop(proc) == 0, log.read_text()[-3000:]
 

@@ -243,27 +243,15 @@ def test_runner_writes_each_result_once_and_retries_only_crashes(tmp_path: Path,
 
 
 def test_engine_swaps_models_when_the_alias_moves(tmp_path: Path, questionnaire, supplier_call):
-    import mlflow
     from callqa import registry
-    from callqa.text.lexicon import load_lexicon
-    from callqa.understanding.classifiers import ClassifierConfig, TurnAttentionNet, TurnClassifier
-    from mlflow import MlflowClient
-    from training.classifiers import LABELS
+    from tests.builders import register_calltype_model
 
     settings = Settings(home=tmp_path)
     engine = Engine(settings, questionnaire)
     assert engine.model_names() == {"answers": "zero-shot", "errors": "none", "calltype": "none"}
     assert engine.refresh() is False
-    cfg = ClassifierConfig(type="calltype", labels=LABELS["calltype"], hidden=4)
-    TurnClassifier(TurnAttentionNet(cfg), cfg, load_lexicon(settings.lexicon)).save(tmp_path / "ct")
-    exp = registry.experiment("callqa-test", settings)
-    client = MlflowClient()
-    client.create_registered_model(registry.model_name("calltype"))
-    with mlflow.start_run(experiment_id=exp) as run:
-        mlflow.log_artifacts(str(tmp_path / "ct"), "model")
-    client.create_model_version(registry.model_name("calltype"), f"{run.info.artifact_uri}/model", run.info.run_id)
     before = engine.models
-    registry.promote("calltype", 1, settings)
+    registry.promote("calltype", register_calltype_model(settings, tmp_path), settings)
     assert engine.refresh() is True
     assert engine.model_names()["calltype"] == "callqa-calltype/1" and before.call_type is None
     result = engine.transcript(supplier_call.to_call(), questionnaire)
