@@ -81,3 +81,27 @@ def test_unknown_model_and_busy_port_are_clear_errors(triton, models):
     closed = TritonServer(triton.repository)  # only to pick a port nobody listens on
     with pytest.raises(ServiceUnavailable):
         triton_answer_extractor(span, closed.http_url)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_the_api_answers_through_triton_when_its_url_is_set(protocol, triton, models, supplier_call, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from callqa.settings import Settings
+    from serving.local import local_app
+
+    _span, _errors, root = models
+    url = triton.http_url if protocol == "http" else triton.grpc_url
+    serving = {"preload_speech": False, "reload_seconds": 0, "answers_model": str(root / "answers")}
+    body = {"call_id": "t-1", "turns": [t.model_dump(exclude_none=True) for t in supplier_call.turns]}
+    results = []
+    for triton_url in (None, url):
+        app = local_app(Settings(home=tmp_path, serving=serving, triton_url=triton_url), run_workers=False)
+        app.state.service.warm_up()
+        with TestClient(app) as client:
+            r = client.post("/v1/transcripts", json=body)
+        assert r.status_code == 200, r.text
+        results.append(
+            [(a["question_id"], a["turn"], a["text"], round(a["confidence"], 4)) for a in r.json()["answers"]]
+        )
+    assert results[0] and results[0] == results[1]
