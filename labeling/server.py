@@ -13,17 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
-
 from callqa.errors import BadInput, ConfigError, ServiceUnavailable
+from callqa.process import ServerProcess, port_open
 from callqa.settings import Settings, get_settings
 from callqa.storage import LocalStore, open_store
 
@@ -31,19 +27,6 @@ log = logging.getLogger(__name__)
 
 # Variables Label Studio falls back to when its own are unset: never let the caller's leak in.
 _LEAKY_ENV = ("USERNAME", "PASSWORD", "PORT", "HOST", "DJANGO_DB", "DATABASE_URL")
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (for tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_venv(settings: Settings | None = None, *, quiet: bool = True) -> Path:
@@ -67,7 +50,9 @@ def ensure_venv(settings: Settings | None = None, *, quiet: bool = True) -> Path
     return exe
 
 
-class LabelStudioServer:
+class LabelStudioServer(ServerProcess):
+    name = "Label Studio"
+    poll_seconds = 1.0
     """Start, wait for and stop a Label Studio on 127.0.0.1 (``with LabelStudioServer(...) as srv:``)."""
 
     def __init__(
@@ -90,8 +75,7 @@ class LabelStudioServer:
         if documents_root is None and not isinstance(store, LocalStore):
             documents_root = self.data_dir / "media-root"
         self.documents_root = (documents_root or store.root).resolve()
-        self.proc: subprocess.Popen | None = None
-        self.log_path = self.data_dir / "server.log"
+        super().__init__(self.data_dir / "server.log")
 
     def env(self) -> dict[str, str]:
         cfg = self.settings.labelstudio
@@ -119,7 +103,7 @@ class LabelStudioServer:
         return env
 
     def start(self, timeout: float = 180.0) -> LabelStudioServer:
-        if _port_open("127.0.0.1", self.port):
+        if port_open(self.port):
             # Label Studio would silently move to the next port; say so instead
             raise ServiceUnavailable(
                 f"port {self.port} is already in use; stop what listens there or set CALLQA_LABELSTUDIO__URL"
@@ -138,50 +122,9 @@ class LabelStudioServer:
             "--data-dir",
             str(self.data_dir),
         ]
-        with self.log_path.open("ab") as logfile:
-            self.proc = subprocess.Popen(
-                cmd, env=self.env(), stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        self.launch(cmd, self.env(), timeout)
         return self
 
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise ServiceUnavailable(
-                    f"Label Studio exited with code {self.proc.returncode}; see {self.log_path}:\n{self.tail()}"
-                )
-            try:
-                r = httpx.get(f"{self.url}/health", timeout=2.0)
-                if r.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(1.0)
-        raise ServiceUnavailable(f"Label Studio did not become healthy in {timeout:.0f} s; see {self.log_path}")
-
-    def tail(self, lines: int = 20) -> str:
-        if not self.log_path.is_file():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def __enter__(self) -> LabelStudioServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    @property
+    def health_url(self) -> str:
+        return f"{self.url}/health"

@@ -10,38 +10,21 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
 from callqa.errors import BadInput, ConfigError, ServiceUnavailable
+from callqa.process import LOOPBACK, ServerProcess, free_port, port_open
 
 log = logging.getLogger(__name__)
 
 DEFAULT_VENV = Path(".venv-triton")
 REQUIREMENTS = ("nvidia-pytriton==0.7.0", "numpy<2", "onnxruntime==1.32.0")
 EXIT_TIMEOUT_S = 2  # Triton waits 30 s for in-flight requests on shutdown by default
-HOST = "127.0.0.1"
+HOST = LOOPBACK
 # Our venv's variables would make the backend stub's Python read the wrong site-packages.
 _DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int, host: str = HOST) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
 
 
 def _venv_python(venv: Path) -> Path:
@@ -114,8 +97,11 @@ def _python_libdir(venv: Path) -> Path:
     return libdir
 
 
-class TritonServer:
+class TritonServer(ServerProcess):
     """Start, wait for and stop a local ``tritonserver`` (``with TritonServer(repo) as srv: srv.http_url``)."""
+
+    name = "tritonserver"
+    poll_seconds = 0.2
 
     def __init__(
         self,
@@ -134,8 +120,7 @@ class TritonServer:
         if self.grpc_port == self.http_port:
             raise BadInput("the HTTP and gRPC ports must differ")
         self.venv = Path(venv).resolve()
-        self.log_path = log_path or self.repository.parent / f"{self.repository.name}-tritonserver.log"
-        self.proc: subprocess.Popen | None = None
+        super().__init__(log_path or self.repository.parent / f"{self.repository.name}-tritonserver.log")
 
     @property
     def http_url(self) -> str:
@@ -173,55 +158,10 @@ class TritonServer:
             if port_open(port):
                 raise ServiceUnavailable(f"port {port} is already in use; stop what listens there or pick another")
         backends = ensure_venv(self.venv)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as logfile:  # a file, not a pipe: an unread pipe fills and stalls the server
-            self.proc = subprocess.Popen(
-                self.command(backends),
-                env=self.env(),
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        self.launch(self.command(backends), self.env(), timeout)
         log.info("tritonserver ready", extra={"http": self.http_url, "grpc": self.grpc_url, "log": str(self.log_path)})
         return self
 
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise ServiceUnavailable(
-                    f"tritonserver exited with code {self.proc.returncode}; see {self.log_path}:\n{self.tail()}"
-                )
-            try:
-                if httpx.get(f"{self.http_url}/v2/health/ready", timeout=2.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise ServiceUnavailable(f"tritonserver was not ready in {timeout:.0f} s; see {self.log_path}:\n{self.tail()}")
-
-    def tail(self, lines: int = 20) -> str:
-        if not self.log_path.is_file():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def __enter__(self) -> TritonServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    @property
+    def health_url(self) -> str:
+        return f"{self.http_url}/v2/health/ready"

@@ -12,6 +12,7 @@ import pytest
 
 from callqa.dataset import read_labelled_calls, write_labelled_calls
 from callqa.errors import AuthFailed, ConfigError, NotFound, ServiceUnavailable
+from callqa.process import free_port
 from callqa.schemas import Questionnaire
 from callqa.settings import LabelStudioSettings, Settings, get_settings
 from callqa.speech.segments import read_rttm
@@ -21,7 +22,7 @@ from labeling.annotator import annotate, read_gold
 from labeling.client import Studio, project_title
 from labeling.pull import pull
 from labeling.push import push
-from labeling.server import LabelStudioServer, free_port
+from labeling.server import LabelStudioServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from callqa import registry
+from callqa.process import free_port
 from callqa.settings import Settings
 from callqa.synthetic import asr_text
 from tests.builders import register_calltype_model
@@ -28,14 +29,6 @@ pytestmark = [
 ]
 KEY = "k-serving-test"
 DEV = sorted(Path(__file__).parents[3].joinpath("shared", "data").glob("dev_calls*.jsonl"))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +111,7 @@ def _check_against_gold(job: dict, wav: Path) -> tuple[int, int]:
 
 
 def test_ray_serve_answers_transcripts_and_recordings(tmp_path: Path, models_dir: Path, recordings: list[Path]):
-    port = _free_port()
+    port = free_port()
     url, log = f"http://127.0.0.1:{port}", tmp_path / "serve.log"
     env = _env(tmp_path / "home", models_dir) | {"CALLQA_SERVING__RELOAD_SECONDS": "2"}
     proc = _start(["--port", str(port), "--num-cpus", "2"], env, log)
@@ -163,7 +156,7 @@ def test_ray_serve_answers_transcripts_and_recordings(tmp_path: Path, models_dir
 def test_a_local_server_killed_mid_job_loses_nothing(tmp_path: Path, models_dir: Path, recordings: list[Path]):
     home, log = tmp_path / "home", tmp_path / "serve.log"
     env = _env(home, models_dir)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = _start(["--local", "--port", str(port)], env, log)
     try:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from callqa.errors import BadInput, NotFound, ServiceUnavailable
+from callqa.process import free_port
 from callqa.settings import Settings
 from callqa.storage import S3Store, open_store
-from labeling.server import free_port
 
 pytestmark = pytest.mark.integration
 
