@@ -30,6 +30,7 @@ bench: install ## Benchmarks; results go to docs/benchmarks.md by hand, with mac
 	$(BIN)/callqa speech build-models --if-missing --only speaker --only asr
 	$(BIN)/callqa bench-speech --asr nemo
 	$(BIN)/callqa bench-speech --asr faster-whisper --minutes 1
+	$(BIN)/callqa serve bench --out .callqa/bench
 
 models: install ## Build and briefly train the default speech models into .callqa/models (no downloads)
 	$(BIN)/callqa speech build-models

@@ -135,7 +135,9 @@ def loadtest_command(
 
 def register(app: typer.Typer) -> None:
     """Plug ``callqa serve ...`` into the core CLI."""
+    from serving.benchmark import register_bench
     from serving.triton.cli import triton_app
 
     serve_app.add_typer(triton_app, name="triton")
+    register_bench(serve_app)
     app.add_typer(serve_app, name="serve")

@@ -12,9 +12,11 @@ calibration); nothing is downloaded.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel
 
@@ -49,11 +51,13 @@ def render_context(call: Call) -> tuple[str, list[tuple[int, int, int]]]:
     return "\n".join(parts), spans
 
 
-def encode(tokenizer, questions: list[str], context: str, cfg: HFSpanConfig):
-    """Tokenised (question, context window) pairs for every question, with offsets."""
+def encode(tokenizer, questions: list[str], context: str | list[str], cfg: HFSpanConfig):
+    """Tokenised (question, context window) pairs for every question, with offsets (one context for all
+    questions, or one context per question)."""
+    contexts = [context] * len(questions) if isinstance(context, str) else context
     return tokenizer(
         questions,
-        [context] * len(questions),
+        contexts,
         truncation="only_second",
         max_length=cfg.max_length,
         stride=cfg.stride,
@@ -65,8 +69,17 @@ def encode(tokenizer, questions: list[str], context: str, cfg: HFSpanConfig):
 
 
 class HFSpanAnswerExtractor:
-    def __init__(self, model, tokenizer, config: HFSpanConfig, questionnaire: Questionnaire, name: str = "hf") -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        config: HFSpanConfig,
+        questionnaire: Questionnaire,
+        name: str = "hf",
+        max_batch_windows: int = 64,
+    ) -> None:
         self.model = model.eval()
+        self.max_batch_windows = max_batch_windows
         self.tokenizer = tokenizer
         self.config = config
         self.questionnaire = questionnaire
@@ -95,48 +108,65 @@ class HFSpanAnswerExtractor:
         (path / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
         return path
 
-    @torch.no_grad()
     def spans(self, call: Call) -> list[tuple[float, int, int, int]]:
         """Per question: (margin over no answer, turn, char start, char end in the turn); turn -1: none."""
-        context, turn_spans = render_context(call)
+        return self.spans_many([call])[0]
+
+    @torch.no_grad()
+    def spans_many(self, calls: Sequence[Call]) -> list[list[tuple[float, int, int, int]]]:
+        """``spans`` of several calls: every (question, window) pair of all of them in one tokenizer call,
+        the windows run through the model ``max_batch_windows`` at a time (one forward for a typical batch)."""
         questions = [q.text for q in self.questionnaire.questions]
-        enc = encode(self.tokenizer, questions, context, self.config)
-        offsets = enc.pop("offset_mapping")
-        owner = enc.pop("overflow_to_sample_mapping")
-        out = self.model(**{k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")})
-        client = [(t, a, b) for t, a, b in turn_spans if call.turns[t].speaker != Speaker.AGENT]
-        best = [(-math.inf, -1, 0, 0)] * len(questions)
-        for w in range(enc["input_ids"].shape[0]):
-            seq = enc.sequence_ids(w)
-            q = int(owner[w])
-            turn_of = []
-            for i, sid in enumerate(seq):
-                a, b = int(offsets[w, i, 0]), int(offsets[w, i, 1])
-                hit = next((t for t, s, e in client if s <= a and b <= e), None) if sid == 1 and b > a else None
-                turn_of.append(-1 if hit is None else hit)
-            s_log, e_log = out.start_logits[w], out.end_logits[w]
-            null = float(s_log[0] + e_log[0])
-            ok = torch.tensor([t >= 0 for t in turn_of])
-            if not ok.any():
+        nq = len(questions)
+        best = [[(-math.inf, -1, 0, 0)] * nq for _ in calls]
+        if not calls or not nq:
+            return best
+        rendered = [render_context(call) for call in calls]
+        enc = encode(self.tokenizer, questions * len(calls), [c for c, _ in rendered for _ in questions], self.config)
+        offsets = enc.pop("offset_mapping").numpy()
+        owner = enc.pop("overflow_to_sample_mapping").numpy()
+        # each token's client turn (-1: question, special, padding or an agent's words): answers are client words
+        turn_of = np.full(offsets.shape[:2], -1, dtype=np.int64)
+        for w in range(offsets.shape[0]):
+            ci = int(owner[w]) // nq
+            client = [(t, a, b) for t, a, b in rendered[ci][1] if calls[ci].turns[t].speaker != Speaker.AGENT]
+            if not client:
                 continue
-            s = s_log.masked_fill(~ok, -1e9)
-            e = e_log.masked_fill(~ok, -1e9)
-            n = len(turn_of)
-            turns = torch.tensor(turn_of)
-            i = torch.arange(n)
-            valid = (
-                (i[None, :] >= i[:, None])
-                & (i[None, :] - i[:, None] < self.config.max_answer_tokens)
-                & (turns[:, None] == turns[None, :])
-            )
-            score = (s[:, None] + e[None, :]).masked_fill(~valid, -1e9)
-            flat = int(score.argmax())
-            a, b = divmod(flat, n)
-            margin = float(score.view(-1)[flat]) - null
-            if margin > best[q][0] and turn_of[a] >= 0:
-                t = turn_of[a]
-                base = next(s0 for tt, s0, _ in turn_spans if tt == t)
-                best[q] = (margin, t, int(offsets[w, a, 0]) - base, int(offsets[w, b, 1]) - base)
+            t_idx = np.array([t for t, _, _ in client])
+            t_start = np.array([a for _, a, _ in client])
+            t_end = np.array([b for _, _, b in client])
+            a, b = offsets[w, :, 0], offsets[w, :, 1]
+            k = np.searchsorted(t_start, a, side="right") - 1  # turns are in text order and never overlap
+            kk = np.clip(k, 0, None)
+            seq = np.array([sid == 1 for sid in enc.sequence_ids(w)])
+            hit = seq & (b > a) & (k >= 0) & (b <= t_end[kk])
+            turn_of[w] = np.where(hit, t_idx[kk], -1)
+        inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        n = offsets.shape[1]
+        i = torch.arange(n)
+        span_ok = (i[None, :] >= i[:, None]) & (i[None, :] - i[:, None] < self.config.max_answer_tokens)
+        for lo in range(0, offsets.shape[0], self.max_batch_windows):
+            hi = min(lo + self.max_batch_windows, offsets.shape[0])
+            out = self.model(**{k: v[lo:hi] for k, v in inputs.items()})
+            turns = torch.from_numpy(turn_of[lo:hi])
+            ok = turns >= 0
+            null = out.start_logits[:, 0] + out.end_logits[:, 0]
+            s = out.start_logits.masked_fill(~ok, -1e9)
+            e = out.end_logits.masked_fill(~ok, -1e9)
+            valid = span_ok[None] & (turns[:, :, None] == turns[:, None, :])
+            score = (s[:, :, None] + e[:, None, :]).masked_fill(~valid, -1e9).view(hi - lo, -1)
+            top, flat = score.max(dim=1)
+            for j in range(hi - lo):
+                w = lo + j
+                if not bool(ok[j].any()):
+                    continue
+                a, b = divmod(int(flat[j]), n)
+                margin = float(top[j]) - float(null[j])
+                ci, qi = divmod(int(owner[w]), nq)
+                t = int(turn_of[w, a])
+                if margin > best[ci][qi][0] and t >= 0:
+                    base = next(s0 for tt, s0, _ in rendered[ci][1] if tt == t)
+                    best[ci][qi] = (margin, t, int(offsets[w, a, 0]) - base, int(offsets[w, b, 1]) - base)
         return best
 
     def confidence(self, margin: float) -> float:
@@ -144,10 +174,20 @@ class HFSpanAnswerExtractor:
         return 1 / (1 + math.exp(-(a * margin + b)))
 
     def extract(self, call: Call, document: CallDocument | None = None) -> list[Answer]:
-        doc = document or CallDocument.build(call, self.zero_shot.lexicon)
-        answers = []
-        for qi, (margin, turn, start, end) in enumerate(self.spans(call)):
-            if turn < 0 or margin <= self.config.threshold or end <= start:
-                continue
-            answers.append(self.zero_shot.span_answer(doc, qi, turn, start, end, self.confidence(margin)))
-        return answers
+        return self.extract_many([call], [document])[0]
+
+    def extract_many(
+        self, calls: Sequence[Call], documents: Sequence[CallDocument | None] | None = None
+    ) -> list[list[Answer]]:
+        """``extract`` for several calls, all their (question, window) pairs batched (what a batching server calls)."""
+        docs = documents if documents is not None else [None] * len(calls)
+        results = []
+        for call, given, spans in zip(calls, docs, self.spans_many(calls), strict=True):
+            doc = given or CallDocument.build(call, self.zero_shot.lexicon)
+            answers = []
+            for qi, (margin, turn, start, end) in enumerate(spans):
+                if turn < 0 or margin <= self.config.threshold or end <= start:
+                    continue
+                answers.append(self.zero_shot.span_answer(doc, qi, turn, start, end, self.confidence(margin)))
+            results.append(answers)
+        return results

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from callqa.models import load_answer_extractor
-from callqa.understanding.hf_span import HFSpanAnswerExtractor, render_context
+from callqa.understanding.hf_span import HFSpanAnswerExtractor, HFSpanConfig, render_context
 from training.fit import FitOptions
 from training.jobs import TrainSpec, train
 
@@ -71,3 +71,29 @@ def test_fine_tune_one_step_and_reload(tmp_path, questionnaire, supplier_call):
     for a in answers:
         turn = supplier_call.turns[a.turn]
         assert turn.speaker == "CLIENT" and turn.text[a.char_start : a.char_end] == a.text
+
+
+def test_extract_many_equals_extract_per_call(tmp_path, questionnaire, supplier_call):
+    """A batch of calls (all questions × windows of all of them together) answers as each call alone."""
+    pytest.importorskip("transformers")
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from callqa.synthetic import generate_calls
+
+    path = tiny_bert(tmp_path / "tiny-bert")
+    extractor = HFSpanAnswerExtractor(
+        AutoModelForQuestionAnswering.from_pretrained(path),
+        AutoTokenizer.from_pretrained(path),
+        HFSpanConfig(threshold=-1e9, max_length=64, stride=16),  # answer every question, many windows
+        questionnaire,
+        max_batch_windows=7,  # several forwards, split across calls' windows
+    )
+    calls = [supplier_call.to_call(), *(c.to_call() for c in generate_calls(3, seed=5))]
+    alone = [extractor.extract(call) for call in calls]
+    together = extractor.extract_many(calls)
+    assert [len(a) for a in together] == [len(questionnaire.questions)] * len(calls)
+    for one, many in zip(alone, together, strict=True):
+        assert [(a.question_id, a.turn, a.char_start, a.char_end, a.text) for a in many] == [
+            (a.question_id, a.turn, a.char_start, a.char_end, a.text) for a in one
+        ]
+        assert [a.confidence for a in many] == pytest.approx([a.confidence for a in one], abs=1e-4)
