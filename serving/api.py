@@ -441,8 +441,6 @@ def create_app(service: Service) -> FastAPI:
         """Analyse a ready transcript (turns with speakers, optionally timed) and answer at once."""
         if len(call.turns) > cfg.max_turns:
             raise BadInput(f"turns: {len(call.turns)} turns, the limit is {cfg.max_turns}")
-        if not any(t.text.strip() for t in call.turns):
-            raise BadInput("turns: every turn is empty")
         q = service.questionnaire(questionnaire)
         if not service.backend.ready():
             raise HTTPException(503, "models are still loading; see /readyz", headers={"Retry-After": "5"})

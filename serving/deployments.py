@@ -170,11 +170,7 @@ class RayBackend:
         return assemble(call, questionnaire, answers, name, found)
 
     def audio(self, data: bytes, meta: AudioMeta, questionnaire: Questionnaire) -> CallResult:
-        from callqa.errors import BadInput
-
         call, info = self.speech.transcribe.remote(data, meta).result()
-        if not any(t.text.strip() for t in call.turns):
-            raise BadInput(f"{meta.call_id}: no speech was recognised in the recording")
         answered = self.answers.answer.remote(call, questionnaire)
         insights = self.insights.insight.remote(call, questionnaire).result()
         answers, name = answered.result()

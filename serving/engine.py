@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from callqa import registry
-from callqa.errors import BadInput, CallQAError
+from callqa.errors import CallQAError
 from callqa.models import CHAMPION, ZERO_SHOT, load_answer_extractor, load_classifier
 from callqa.pipeline import CallAnalyzer
 from callqa.schemas import (
@@ -237,8 +237,6 @@ class Engine:
 
     def transcript(self, call: Call, questionnaire: Questionnaire) -> CallResult:
         """The whole text analysis of one call in this process."""
-        if not any(t.text.strip() for t in call.turns):
-            raise BadInput(f"call {call.call_id!r}: every turn is empty")
         doc = self.document(call)
         (answers,), name = self.answers([call], questionnaire, [doc])
         return assemble(call, questionnaire, answers, name, self.insights(call, questionnaire, doc))
@@ -271,8 +269,6 @@ class Engine:
 
     def audio(self, audio: bytes, meta: AudioMeta, questionnaire: Questionnaire) -> CallResult:
         call, info = self.transcribe(audio, meta)
-        result = self.transcript(call, questionnaire) if any(t.text.strip() for t in call.turns) else None
-        if result is None:
-            raise BadInput(f"{meta.call_id}: no speech was recognised in the recording")
+        result = self.transcript(call, questionnaire)
         result.audio = info
         return result

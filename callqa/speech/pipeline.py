@@ -179,6 +179,8 @@ class SpeechPipeline:
             )
             for t in speaker_turns
         ]
+        if not any(t.text.strip() for t in turns):
+            raise BadInput("no words were recognised in the recording")
         call = Call(call_id=call_id, started_at=started_at, manager_id=manager_id, channels=audio.channels, turns=turns)
         return SpeechResult(call=call, segments=segments, roles=roles, separate_channels=separate, timings=timings)
 
