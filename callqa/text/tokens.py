@@ -62,7 +62,10 @@ def analyze(word: str) -> Morph:
     if not _WORD.search(word):
         return Morph(norm, None, True, frozenset())
     analyzer = morph_analyzer()
-    parses = analyzer.parse(word)
+    try:
+        parses = analyzer.parse(word)
+    except ValueError:  # pymorphy3 asks unicodedata for each letter's name; unnamed code points have none
+        return Morph(norm, None, False, frozenset())
     best = parses[0]
     grammemes: set[str] = set()
     for p in parses[:3]:

@@ -61,3 +61,11 @@ def test_corrected_transcriber_wraps_any_backend(corrector: LexiconCorrector) ->
 
     t = CorrectedTranscriber(Heard(), corrector)
     assert t.name.startswith("fake+") and [w.text for w in t.transcribe(None, [])] == ["зовут", "виталий"]
+
+
+def test_letters_without_a_unicode_name_are_unknown_words_not_errors():
+    from callqa.text.tokens import tokenize
+
+    # found by the API fuzzer: pymorphy3 raised ValueError on U+17000 (a letter with no unicodedata name)
+    tokens = tokenize("\U00017000 да")
+    assert [t.text for t in tokens][-1] == "да"
