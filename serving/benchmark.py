@@ -21,7 +21,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -290,22 +290,22 @@ def long_calls(n: int, minutes: float, seed: int = 0) -> list[Call]:
     return out
 
 
-def build_hf_model(size: HFSize, path: Path, corpus: Sequence[str]) -> Path:
-    """A random-init BERT QA checkpoint with a WordPiece tokenizer trained on navec's words + ``corpus``."""
-    from natasha import NewsEmbedding
+def build_hf_model(size: HFSize, path: Path, texts: Iterable[str]) -> Path:
+    """A random-init BERT QA checkpoint whose WordPiece tokenizer is trained on ``texts`` (Russian words
+    split about as a real Russian BERT's would: lowercase, no accent stripping, which would turn й into и)."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
 
+    from callqa.modelfiles import CONFIG_FILE
     from callqa.understanding.hf_span import HFSpanConfig
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(strip_accents=False, lowercase=True)  # keep й and ё
+    tok.normalizer = normalizers.BertNormalizer(strip_accents=False, lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     trainer = trainers.WordPieceTrainer(
         vocab_size=size.vocab, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], show_progress=False
     )
-    words = [w for w in NewsEmbedding().vocab.words if w.isalpha()]
-    tok.train_from_iterator([*words, *corpus], trainer=trainer)
+    tok.train_from_iterator(texts, trainer=trainer)
     hf_tok = BertTokenizerFast(vocab=tok.get_vocab(), do_lower_case=True, strip_accents=False, model_max_length=512)
     hf_tok.save_pretrained(path)
     config = BertConfig(
@@ -318,10 +318,15 @@ def build_hf_model(size: HFSize, path: Path, corpus: Sequence[str]) -> Path:
     )
     torch.manual_seed(0)
     BertForQuestionAnswering(config).save_pretrained(path)
-    from callqa.modelfiles import CONFIG_FILE
-
     (path / CONFIG_FILE).write_text(HFSpanConfig().model_dump_json(indent=2), encoding="utf-8")
     return path
+
+
+def navec_words() -> list[str]:
+    """Russian words of natasha's navec vocabulary (shipped in its wheel)."""
+    from natasha import NewsEmbedding
+
+    return [w for w in NewsEmbedding().vocab.words if w.isalpha()]
 
 
 def untrained_span_extractor(questionnaire: Questionnaire):
@@ -495,7 +500,7 @@ def run_benchmark(
             path = root / f"hf-{size.name}"
             if not (path / "config.json").is_file():
                 path.mkdir(parents=True, exist_ok=True)
-                build_hf_model(size, path, corpus)
+                build_hf_model(size, path, [*navec_words(), *corpus])
             report.hf.append(compare_hf(size, path, data[:hf_calls], questionnaire, batch_size, bar))
         if answers_model is None:
             extractor, trained = untrained_span_extractor(questionnaire), False

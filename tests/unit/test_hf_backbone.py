@@ -24,25 +24,10 @@ SENTENCES = [
 
 def tiny_bert(path: Path) -> Path:
     """A 2-layer BERT QA model with a WordPiece tokenizer trained on a few Russian sentences."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
+    from serving.benchmark import HFSize, build_hf_model
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    # no accent stripping: it would turn й into и and ё into е
-    tok.normalizer = normalizers.BertNormalizer(strip_accents=False, lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=600, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], show_progress=False
-    )
-    tok.train_from_iterator(SENTENCES * 5, trainer=trainer)
-    hf_tok = BertTokenizerFast(vocab=tok.get_vocab(), do_lower_case=True, strip_accents=False)
-    hf_tok.save_pretrained(path)
-    config = BertConfig(
-        vocab_size=len(hf_tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=512,
-    )  # fmt: skip
-    BertForQuestionAnswering(config).save_pretrained(path)
-    return path
+    size = HFSize("test", hidden=32, layers=2, heads=2, intermediate=64, vocab=600)
+    return build_hf_model(size, path, SENTENCES * 5)
 
 
 def test_render_context_keeps_turn_offsets(supplier_call):
