@@ -112,6 +112,35 @@ class ClassifyCall:
         return analysis
 
 
+def call_result(
+    call: Call,
+    questionnaire: Questionnaire,
+    answers: list[Answer],
+    metrics: CallMetrics,
+    *,
+    answer_model: str,
+    errors: list[ManagerError] | None = None,
+    call_type: CallTypePrediction | None = None,
+    models: dict[str, str] | None = None,
+    audio: AudioInfo | None = None,
+) -> CallResult:
+    """The ``CallResult`` of a call from what the stages found (in one process or across deployments)."""
+    return CallResult(
+        call_id=call.call_id,
+        started_at=call.started_at,
+        manager_id=call.manager_id,
+        questionnaire=questionnaire.name,
+        turns=call.turns,
+        answers=answers,
+        metrics=metrics,
+        model=answer_model,
+        errors=errors,
+        call_type=call_type,
+        models=models or {"answers": answer_model},
+        audio=audio,
+    )
+
+
 class Pipeline:
     """Stages run in order on each call; the result is a ``CallResult``."""
 
@@ -136,15 +165,12 @@ class Pipeline:
             analysis.timings[stage.name] = time.perf_counter() - started
         log.debug("analysed call", extra={"call_id": call.call_id, "timings": analysis.timings})
         assert analysis.metrics is not None, "the pipeline has no metrics stage"
-        return CallResult(
-            call_id=call.call_id,
-            started_at=call.started_at,
-            manager_id=call.manager_id,
-            questionnaire=self.questionnaire.name,
-            turns=call.turns,
-            answers=analysis.answers,
-            metrics=analysis.metrics,
-            model=self.model_name,
+        return call_result(
+            call,
+            self.questionnaire,
+            analysis.answers,
+            analysis.metrics,
+            answer_model=self.model_name,
             errors=analysis.errors,
             call_type=analysis.call_type,
             models=self.models,

@@ -19,7 +19,7 @@ from datetime import datetime
 from callqa import registry
 from callqa.errors import CallQAError
 from callqa.models import CHAMPION, ZERO_SHOT, load_answer_extractor, load_classifier
-from callqa.pipeline import CallAnalyzer
+from callqa.pipeline import CallAnalyzer, call_result
 from callqa.schemas import (
     Answer,
     AudioInfo,
@@ -107,15 +107,12 @@ def assemble(
     audio: AudioInfo | None = None,
 ) -> CallResult:
     """One ``CallResult`` from the stages' outputs (the same shape the in-process pipeline returns)."""
-    return CallResult(
-        call_id=call.call_id,
-        started_at=call.started_at,
-        manager_id=call.manager_id,
-        questionnaire=questionnaire.name,
-        turns=call.turns,
-        answers=answers,
-        metrics=insights.metrics,
-        model=answer_model,
+    return call_result(
+        call,
+        questionnaire,
+        answers,
+        insights.metrics,
+        answer_model=answer_model,
         errors=insights.errors,
         call_type=insights.call_type,
         models={"answers": answer_model, **insights.models},
