@@ -19,6 +19,7 @@ _NUMBER = re.compile(
     r"(?P<int>\d{1,3}(?:[ \u00a0]\d{3})+(?!\d)|\d+)(?:,(?P<frac>\d+))?"
     r"(?:\s*(?P<unit>миллион[а-я]*|млн\.?|тысяч[а-я]*|тыс\.?|%))?"
 )
+_CUT_OFF = re.compile(r"[—–]\s*$")
 _NOT_A_WORD_CHAR = re.compile(r"[^a-zа-я0-9]+")
 _PERCENT = ("процент", "процента", "процентов")
 _HALF = {"million": ("миллиона", "миллиона", "миллионов"), "thousand": ("тысячи", "тысячи", "тысяч")}
@@ -125,6 +126,8 @@ def render_asr(call: LabelledCall, questionnaire: Questionnaire | None = None) -
     for index, turn in enumerate(call.turns):
         spans = located.get(index, [])
         text, span_texts = _render_turn(turn.text, [(a, b) for _, a, b in spans])
+        if _CUT_OFF.search(turn.text) and text:
+            text += " —"  # transcripts mark a turn the other side cut off (the interruption's only trace in text)
         turns.append(turn.model_copy(update={"text": text, "words": None}))
         for (qid, _, _), span_text in zip(spans, span_texts, strict=True):
             gold = call.answers[qid]

@@ -34,6 +34,9 @@ class Lexicon(BaseModel):
     answer_type_words: dict[str, frozenset[str]]
     self_introduction: tuple[str, ...]
     vendor_pitch: tuple[str, ...]
+    objections: tuple[str, ...] = ()
+    concessions: tuple[str, ...] = ()
+    next_step: tuple[str, ...] = ()
 
     @field_validator("*", mode="before")
     @classmethod

@@ -11,6 +11,8 @@ interruptions...) join each label's logit. Training lives in ``training/classifi
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 import math
 import re
 import zlib
@@ -29,15 +31,21 @@ from callqa.modelfiles import load_net, save_model_dir
 from callqa.schemas import CallMetrics, CallType, CallTypePrediction, ErrorId, ManagerError, Speaker
 from callqa.text.embeddings import WordVectors, load_word_vectors
 from callqa.text.lexicon import Lexicon
+from callqa.text.tokens import morph_analyzer
 from callqa.understanding.calltype import has_phrase
-from callqa.understanding.document import CallDocument
-from callqa.understanding.metrics import count_phrases
+from callqa.understanding.document import CallDocument, TurnDoc
+from callqa.understanding.metrics import count_phrases, questions_in
 
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 WORD_DIM = 300
 HASH_DIM = 1024
 TURN_FLAGS = 13
-METRIC_FEATURES = 16
+BASE_METRICS = 16
+# one rule cue per error id (``error_cues``), appended to the call metrics
+METRIC_FEATURES = BASE_METRICS + len(ErrorId)
+CUE_PRIOR = 2.0  # initial weight of each error's own cue on its logit
+# The default questionnaire's questions about the client's needs: a sales call that asks none misses needs discovery.
+NEEDS_TOPICS = frozenset({"planned_equipment", "selection_criteria", "frequent_items"})
 QUOTE_CHARS = 240
 _CUT = re.compile(r"(?:—|–|-|…|\.\.\.)\s*$")
 
@@ -71,6 +79,10 @@ class TurnAttentionNet(nn.Module):
         self.label_w = nn.Parameter(torch.randn(n, 2 * h) * 0.05)
         self.metrics = nn.Linear(METRIC_FEATURES, n)
         self.bias = nn.Parameter(torch.zeros(n))
+        if cfg.labels == [e.value for e in ErrorId]:  # each error starts out trusting its own rule cue
+            with torch.no_grad():
+                self.metrics.weight[:, BASE_METRICS:] += CUE_PRIOR * torch.eye(n)
+                self.bias -= CUE_PRIOR / 2
 
     def forward(
         self, turns: torch.Tensor, metrics: torch.Tensor, lengths: torch.Tensor
@@ -127,6 +139,76 @@ def metric_vector(metrics: CallMetrics) -> np.ndarray:
     return np.array(v, dtype=np.float32)
 
 
+@functools.lru_cache(maxsize=50_000)
+def _first_name(word: str) -> bool:
+    """Any reading of the word is a first name ("роман", "вера" too, not only the likeliest one)."""
+    return any("Name" in p.tag for p in morph_analyzer().parse(word))
+
+
+def _names_self(turn: TurnDoc) -> bool:
+    """The speaker gives their own first name: "это Кирилл", "меня Денис зовут", "«Мебель-Лидер», Ксения".
+
+    A first name with a patronymic after it, or asked about ("Светлана?"), is the person called.
+    """
+    toks = turn.tokens
+    for i, tok in enumerate(toks):
+        if not tok.is_word or not _first_name(tok.norm):
+            continue
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        if nxt is None or ("Patr" not in nxt.grammemes and "?" not in nxt.text):
+            return True
+    return any(t.lemma == "звать" for t in toks)
+
+
+def error_cues(doc: CallDocument, metrics: CallMetrics, lexicon: Lexicon) -> np.ndarray:
+    """One rule cue in 0..1 per error id (``ErrorId`` order): what a QA supervisor checks first.
+
+    The network weighs these against everything else it reads; on their own they are the
+    supervisor's checklist: did the agent give a name, say fillers or value-reducing phrases,
+    cut the client off, ask about needs and the questionnaire, work the client's objections,
+    and close on a concrete next step.
+    """
+    turns = [t for t in doc.turns if t.text.strip()]
+    agent = [t for t in turns if t.speaker == Speaker.AGENT]
+    cues = dict.fromkeys(ErrorId, 0.0)
+    if not agent:
+        return np.zeros(len(ErrorId), np.float32)
+    opening = agent[0]
+    introduced = has_phrase(opening.text, lexicon.self_introduction) or _names_self(opening)
+    cues[ErrorId.NO_INTRODUCTION] = float(not introduced)
+    cues[ErrorId.FILLER_WORDS] = min(1.0, sum(metrics.filler_words.values()) / 2)
+    covered, missing = len(metrics.topics_covered), len(metrics.topics_missing)
+    cues[ErrorId.INCOMPLETE_QUALIFICATION] = float(covered + missing > 0 and covered <= (covered + missing) // 3)
+    unanswered = 0
+    for i, turn in enumerate(turns):
+        if turn.speaker != Speaker.CLIENT or not has_phrase(turn.text, lexicon.objections):
+            continue
+        reply = next((t for t in turns[i + 1 :] if t.speaker == Speaker.AGENT), None)
+        if reply is None or has_phrase(reply.text, lexicon.concessions):
+            unanswered += 1
+    cues[ErrorId.OBJECTION_NOT_HANDLED] = float(unanswered > 0)
+    closing = turns[-4:]
+    agreed = any(has_phrase(t.text, lexicon.next_step) for t in closing) or any(
+        t.times and any(tok.lemma in lexicon.appointment_words for tok in t.tokens) for t in closing
+    )
+    cues[ErrorId.NO_NEXT_STEP] = float(not agreed)
+    cut_off = sum(
+        1
+        for prev, turn in itertools.pairwise(turns)
+        if prev.speaker == Speaker.CLIENT and turn.speaker == Speaker.AGENT and _CUT.search(prev.text)
+    )
+    timed = metrics.timing.interruptions if metrics.timing else 0
+    cues[ErrorId.INTERRUPTION] = float(max(cut_off, timed) > 0)
+    cues[ErrorId.VALUE_REDUCING_WORDS] = float(sum(metrics.value_reducing_words.values()) > 0)
+    needs = [q for q in (*metrics.topics_covered, *metrics.topics_missing) if q in NEEDS_TOPICS]
+    asked_needs = [q for q in metrics.topics_covered if q in NEEDS_TOPICS]
+    if needs:
+        cues[ErrorId.NO_NEEDS_DISCOVERY] = float(not asked_needs)
+    else:  # another questionnaire: how much the agent asks at all
+        cues[ErrorId.NO_NEEDS_DISCOVERY] = 1.0 - min(1.0, sum(questions_in(t) for t in agent[1:]) / 3)
+    return np.array([cues[e] for e in ErrorId], np.float32)
+
+
 class TurnFeaturizer:
     """Turns and metrics → arrays for ``TurnAttentionNet``."""
 
@@ -172,7 +254,8 @@ class TurnFeaturizer:
             rows.append(np.concatenate([mean, bag, np.array(flags, np.float32)]))
         if not rows:
             rows.append(np.zeros(WORD_DIM + HASH_DIM + TURN_FLAGS, np.float32))
-        return CallVectors(doc.call.call_id, np.stack(rows).astype(np.float32), metric_vector(metrics))
+        call_level = np.concatenate([metric_vector(metrics), error_cues(doc, metrics, self.lexicon)])
+        return CallVectors(doc.call.call_id, np.stack(rows).astype(np.float32), call_level)
 
 
 def collate_vectors(batch: list[CallVectors]) -> dict[str, torch.Tensor]:

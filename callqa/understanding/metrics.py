@@ -32,7 +32,8 @@ def count_phrases(text: str, phrases: Iterable[str]) -> Counter[str]:
     return counts
 
 
-def _questions_in(turn: TurnDoc) -> int:
+def questions_in(turn: TurnDoc) -> int:
+    """Questions asked in a turn (by \"?\", or by an interrogative opening a clause in raw ASR)."""
     if turn.punctuated:
         return sum(1 for s, e in turn.sentences if turn.text[s:e].rstrip().endswith("?"))
     # raw ASR has no "?": a clause asks when an interrogative (or "ли") opens it
@@ -57,7 +58,7 @@ def text_metrics(
     agent_text = "\n".join(t.text for t in agent)
     fillers = count_phrases(agent_text, lexicon.filler_words)
     reducing = count_phrases(agent_text, lexicon.value_reducing_words)
-    questions = sum(_questions_in(t) for t in agent)
+    questions = sum(questions_in(t) for t in agent)
     total_words = agent_words + client_words
     covered = [q for q in question_ids if q in set(topics_covered)]
     return CallMetrics(

@@ -8,9 +8,15 @@ import torch
 from callqa.errors import ModelNotFound
 from callqa.models import load_classifier
 from callqa.pipeline import build_text_pipeline
+from callqa.questionnaire import load_questionnaire
 from callqa.schemas import ErrorId
+from callqa.settings import get_settings
 from callqa.synthetic import generate_calls
-from callqa.understanding.classifiers import ClassifierConfig, TurnClassifier
+from callqa.text.lexicon import load_lexicon
+from callqa.understanding.answers import ZeroShotAnswerExtractor
+from callqa.understanding.classifiers import ClassifierConfig, TurnClassifier, error_cues
+from callqa.understanding.document import CallDocument
+from callqa.understanding.metrics import text_metrics
 from evaluation.metrics import ClassificationScorer
 from tests.builders import make_labelled
 from training.classifiers import LABELS, ClassifierModule, classifier_loaders, prepare_classifier, tune_thresholds
@@ -73,3 +79,50 @@ def test_classification_scores():
     assert m.error_macro_f1 == pytest.approx(6 / 8)
     assert m.call_type_accuracy == 0.5
     assert ClassificationScorer(["x"]).result().error_macro_f1 is None  # no error model ran
+
+
+def _cues(call):
+    lexicon = load_lexicon(get_settings().lexicon)
+    zs = ZeroShotAnswerExtractor(load_questionnaire())
+    doc = CallDocument.build(call.to_call(), lexicon)
+    metrics = text_metrics(doc, lexicon, zs.topics_asked(doc), zs.question_ids)
+    return dict(zip(ErrorId, error_cues(doc, metrics, lexicon).tolist(), strict=True))
+
+
+def test_error_cues_read_a_weak_call_like_a_supervisor():
+    weak = make_labelled(
+        ("AGENT", "Здравствуйте, это мебельная фабрика, короче, у нас скидочки сейчас на кресла."),
+        ("CLIENT", "Нам ничего не надо, у нас свой поставщик, и вообще я —"),
+        ("AGENT", "Ну, типа, недорого совсем. Ну ладно, извините."),
+        ("CLIENT", "До свидания."),
+    )
+    cues = _cues(weak)
+    for error in (ErrorId.NO_INTRODUCTION, ErrorId.FILLER_WORDS, ErrorId.OBJECTION_NOT_HANDLED, ErrorId.NO_NEXT_STEP,
+                  ErrorId.INTERRUPTION, ErrorId.VALUE_REDUCING_WORDS, ErrorId.NO_NEEDS_DISCOVERY,
+                  ErrorId.INCOMPLETE_QUALIFICATION):  # fmt: skip
+        assert cues[error] == 1.0, error
+
+
+def test_error_cues_stay_quiet_on_a_good_call():
+    good = make_labelled(
+        ("AGENT", "Добрый день! Это Роман, компания «ТехноПривод». Виктор Павлович, удобно пару минут?"),
+        ("CLIENT", "Да, слушаю."),
+        ("AGENT", "У кого сейчас закупаете? И что планируете докупать в этом году?"),
+        ("CLIENT", "Берём у Абамета. Планируем ещё один токарный станок."),
+        ("AGENT", "Что для вас главное при выборе? Кто у вас решает по закупке?"),
+        ("CLIENT", "Сервис. Решает генеральный. Дорого у вас, наверное?"),
+        ("AGENT", "Смотря с чем сравнивать: давайте я посчитаю с доставкой и сервисом?"),
+        ("CLIENT", "Давайте."),
+        ("AGENT", "Договорились: пришлю расчёт и наберу вас в четверг утром."),
+        ("CLIENT", "Хорошо, до четверга."),
+    )
+    cues = _cues(good)
+    assert all(cues[e] == 0.0 for e in ErrorId if e != ErrorId.INCOMPLETE_QUALIFICATION), cues
+
+
+def test_a_client_named_in_the_greeting_is_not_the_agent_introducing_himself():
+    call = make_labelled(("AGENT", "Лариса Фёдоровна, здравствуйте. Ну что, посмотрели наше предложение?"),
+                         ("CLIENT", "Да, смотрела."))  # fmt: skip
+    assert _cues(call)[ErrorId.NO_INTRODUCTION] == 1.0
+    raw = make_labelled(("AGENT", "компания зерномаш роман добрый день"), ("CLIENT", "здравствуйте"))
+    assert _cues(raw)[ErrorId.NO_INTRODUCTION] == 0.0  # "роман" is also a first name
