@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightning.pytorch as pl
 import numpy as np
@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from callqa.progress import progress
 from callqa.schemas import LabelledCall, Questionnaire
+from callqa.synthetic.asr import render_asr
 from callqa.understanding.span_model import (
     CallFeatures,
     SpanAnswerExtractor,
@@ -31,13 +32,20 @@ from callqa.understanding.span_model import (
     collate,
     windows,
 )
-from training.fit import hold_out, repeat_labelled
+from training.fit import hold_out
 
 
 class SpanModule(pl.LightningModule):
     """``SpanNet`` + its loss and optimiser; the network itself is what gets saved and served."""
 
-    def __init__(self, config: SpanConfig, questions: np.ndarray, lr: float = 2e-3, weight_decay: float = 1e-4):
+    def __init__(
+        self,
+        config: SpanConfig,
+        questions: np.ndarray,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-4,
+        ema_decay: float = 0.0,
+    ):
         super().__init__()
         self.config = config
         self.net = SpanNet(config)
@@ -45,6 +53,21 @@ class SpanModule(pl.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.loss = nn.CrossEntropyLoss(ignore_index=-100)
+        # Polyak averaging of the weights: the averaged net is the one kept (steadier on unseen calls)
+        self.ema_decay = ema_decay
+        self.ema: torch.optim.swa_utils.AveragedModel | None = None
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.ema_decay <= 0:
+            return
+        if self.ema is None:
+            avg = torch.optim.swa_utils.get_ema_multi_avg_fn(self.ema_decay)
+            self.ema = torch.optim.swa_utils.AveragedModel(self.net, multi_avg_fn=avg, use_buffers=True)
+        self.ema.update_parameters(self.net)
+
+    def on_train_end(self) -> None:
+        if self.ema is not None:
+            self.net.load_state_dict(self.ema.module.state_dict())
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         start, end = self.net(
@@ -83,9 +106,17 @@ class SpanData:
     train_calls: list[LabelledCall]
     calibration_calls: list[LabelledCall]
     labelled_weight: int
+    variants: dict[str, list[CallFeatures]] = field(default_factory=dict)  # call id → its augmented renderings
 
     def train_windows(self, config: SpanConfig) -> list[Window]:
-        calls = repeat_labelled(self.train, self.labelled_weight, lambda f: f.call_id)
+        """Synthetic calls once; each labelled call ``labelled_weight`` times, cycling through its renderings."""
+        calls = []
+        for f in self.train:
+            if f.call_id.startswith("syn-"):
+                calls.append(f)
+                continue
+            forms = [f, *self.variants.get(f.call_id, [])]
+            calls.extend(forms[k % len(forms)] for k in range(self.labelled_weight))
         return [w for f in calls for w in windows(f, config.window, config.stride)]
 
     def val_windows(self, config: SpanConfig) -> list[Window]:
@@ -104,12 +135,19 @@ def prepare(
     featurizer = SpanFeaturizer(questionnaire)
     train_calls, cal_calls = hold_out(calls, calibration_share, seed, lambda c: c.call_id)
     order = [*cal_calls, *train_calls]
+    augment = {
+        c.call_id: v for c in train_calls if not c.call_id.startswith("syn-") and (v := renderings(c, questionnaire))
+    }
     feats: dict[str, CallFeatures] = {}
+    variants: dict[str, list[CallFeatures]] = {}
     with progress(show_progress) as bar:
-        task = bar.add_task("featurising calls", total=len(order))
+        task = bar.add_task("featurising calls", total=len(order) + sum(map(len, augment.values())))
         for c in order:
             feats[c.call_id] = featurizer.features(c.to_call(), labelled=c)
             bar.advance(task)
+            for v in augment.get(c.call_id, []):
+                variants.setdefault(c.call_id, []).append(featurizer.features(v.to_call(), labelled=v))
+                bar.advance(task)
     return SpanData(
         featurizer=featurizer,
         train=[feats[c.call_id] for c in train_calls],
@@ -117,7 +155,20 @@ def prepare(
         train_calls=train_calls,
         calibration_calls=cal_calls,
         labelled_weight=labelled_weight,
+        variants=variants,
     )
+
+
+def renderings(call: LabelledCall, questionnaire: Questionnaire) -> list[LabelledCall]:
+    """Other forms of a labelled call to train on: its raw-ASR rendering when it is punctuated text.
+
+    A third of real transcripts come without case, punctuation or digits; a punctuated labelled
+    call teaches the model that form too, with the same answers re-rendered in place.
+    """
+    if not any(ch.isupper() or ch in ".,?!" for t in call.turns for ch in t.text):
+        return []
+    raw = render_asr(call, questionnaire)
+    return [raw.model_copy(update={"call_id": f"{call.call_id}~asr"})]
 
 
 def loaders(data: SpanData, config: SpanConfig, batch_size: int, seed: int) -> tuple[DataLoader, DataLoader | None]:

@@ -26,6 +26,7 @@ from callqa.settings import Settings, get_settings
 from training.fit import FitOptions, fit
 
 log = logging.getLogger(__name__)
+EMA_DECAY = 0.99  # answers: keep the Polyak average of the weights (≈ the last 100 steps)
 TEXT_TASKS = ("answers", "errors", "calltype")
 
 
@@ -212,7 +213,7 @@ def _train_answers(spec, calls, questionnaire, target, run_id, tracking_uri) -> 
         calls, questionnaire, labelled_weight=spec.labelled_weight, seed=spec.fit.seed, show_progress=spec.fit.progress
     )
     config = SpanConfig(questionnaire=questionnaire.name)
-    module = SpanModule(config, data.featurizer.questions, lr=spec.fit.lr)
+    module = SpanModule(config, data.featurizer.questions, lr=spec.fit.lr, ema_decay=EMA_DECAY)
     train_loader, val_loader = loaders(data, config, spec.fit.batch_size, spec.fit.seed)
     metrics = _fit(module, train_loader, val_loader, spec, run_id, tracking_uri)
     extractor = SpanAnswerExtractor(module.net, config, questionnaire, featurizer=data.featurizer)

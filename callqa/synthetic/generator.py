@@ -36,6 +36,8 @@ QUESTION_IDS = (
     "frequent_items",
     "start_conditions",
 )
+STATEMENT_SPAN_RATE = 0.5
+_SENTENCE_END = re.compile(r"[.!?…]+(?:\s+|$)")
 REQUIRED = tuple(q for q in QUESTION_IDS if q != "competitor_offers")
 NEEDS = ("planned_equipment", "selection_criteria", "frequent_items")
 SALES = (CallType.COLD_CALL, CallType.FOLLOW_UP, CallType.INBOUND_SALE)
@@ -996,6 +998,7 @@ class CallWriter:
                 spans += [(q, offset + a, offset + b, v) for q, a, b, v in part.spans]
             text = capitalise(text)
             turns.append(Turn(speaker=draft.speaker, text=text))
+            spans = self.as_annotated(text, spans)
             for qid, a, b, value in spans:
                 if plan.call_type == CallType.SPAM:
                     continue
@@ -1015,6 +1018,25 @@ class CallWriter:
             callback=self.callback,
             notes=self.describe(plan, volunteered, answers),
         )
+
+    def as_annotated(
+        self, text: str, spans: list[tuple[str, int, int, AnswerValue]]
+    ) -> list[tuple[str, int, int, AnswerValue]]:
+        """Answer spans the way annotators mark them: often the client's whole statement, not its core.
+
+        Real labelled calls quote the answer's sentence more often than the bare phrase (median
+        6 words against the templates' 4); a span alone in its sentence is widened to that
+        sentence with probability ``STATEMENT_SPAN_RATE`` (from its own generator, so the rest of
+        the call does not change).
+        """
+        rng = random.Random(f"{self.call_id}:spans")
+        out = []
+        for qid, a, b, value in spans:
+            sa, sb = next(((x, y) for x, y in _sentence_spans(text) if x <= a and b <= y), (a, b))
+            alone = not any(a2 < sb and b2 > sa for q2, a2, b2, _ in spans if q2 != qid)
+            widen = alone and (sa, sb) != (a, b) and rng.random() < STATEMENT_SPAN_RATE
+            out.append((qid, sa, sb, value) if widen else (qid, a, b, value))
+        return out
 
     def label(self, plan: Plan, turns: list[Turn]) -> list[ErrorId]:
         """Error labels from what the transcript shows (and the plan, for what text cannot show)."""
@@ -1055,6 +1077,17 @@ class CallWriter:
         parts.append(f"volunteered=[{','.join(volunteered)}]")
         parts.extend(self.notes)
         return "; ".join(parts) + "."
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Char spans of a turn's sentences (ending at . ! ? …), without the closing mark."""
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        out.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        out.append((start, len(text)))
+    return [(a + len(text[a:b]) - len(text[a:b].lstrip()), b) for a, b in out if text[a:b].strip()]
 
 
 def volunteered_questions(call: LabelledCall) -> list[str]:

@@ -178,7 +178,7 @@ def error_cues(doc: CallDocument, metrics: CallMetrics, lexicon: Lexicon) -> np.
     cues[ErrorId.NO_INTRODUCTION] = float(not introduced)
     cues[ErrorId.FILLER_WORDS] = min(1.0, sum(metrics.filler_words.values()) / 2)
     covered, missing = len(metrics.topics_covered), len(metrics.topics_missing)
-    cues[ErrorId.INCOMPLETE_QUALIFICATION] = float(covered + missing > 0 and covered <= (covered + missing) // 3)
+    cues[ErrorId.INCOMPLETE_QUALIFICATION] = float(0 < covered + missing > 2 * covered)  # under half asked
     unanswered = 0
     for i, turn in enumerate(turns):
         if turn.speaker != Speaker.CLIENT or not has_phrase(turn.text, lexicon.objections):

@@ -22,7 +22,7 @@ from callqa.understanding.span_model import (
     collate,
     windows,
 )
-from training.answers import SpanModule, calibrate, loaders, prepare
+from training.answers import SpanModule, calibrate, loaders, prepare, renderings
 from training.fit import FitOptions, fit
 
 
@@ -129,3 +129,29 @@ def test_broken_model_directories_are_refused(tmp_path, questionnaire):
     (tmp_path / "model.json").write_text('{"type": "span", "feature_version": 99}')
     with pytest.raises(ModelNotFound, match="features v99"):
         load_answer_extractor(str(tmp_path), questionnaire)
+
+
+def test_labelled_calls_also_train_in_their_raw_asr_form(questionnaire, supplier_call):
+    data = prepare([*generate_calls(4, seed=3), supplier_call], questionnaire, labelled_weight=4, show_progress=False,
+                   calibration_share=0.0)  # fmt: skip
+    (raw,) = data.variants[supplier_call.call_id]
+    assert raw.call_id == f"{supplier_call.call_id}~asr"
+    assert any(g not in (None, False) for g in raw.gold)  # the answers were re-rendered, not lost
+    cfg = SpanConfig(window=10_000)
+    used = [w.call.call_id for w in data.train_windows(cfg)]
+    assert used.count(supplier_call.call_id) == 2 and used.count(raw.call_id) == 2  # the weight, shared
+    assert sum(u.startswith("syn-") for u in used) == 4  # synthetic calls once, no variants
+    assert renderings(renderings(supplier_call, questionnaire)[0], questionnaire) == []  # raw text has no other form
+
+
+def test_the_kept_weights_are_the_running_average(questionnaire):
+    module = SpanModule(SpanConfig(hidden=8, model_hidden=8), np.zeros((2, 310), np.float32), ema_decay=0.5)
+    first = [p.detach().clone() for p in module.net.parameters()]
+    module.on_train_batch_end(None, None, 0)
+    with torch.no_grad():
+        for p in module.net.parameters():
+            p.add_(1.0)
+    module.on_train_batch_end(None, None, 1)
+    module.on_train_end()
+    for p, p0 in zip(module.net.parameters(), first, strict=True):
+        assert torch.allclose(p, p0 + 0.5)

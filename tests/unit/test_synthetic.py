@@ -265,3 +265,20 @@ def test_generation_is_fast() -> None:
     began = time.perf_counter()
     generate_calls(500, seed=11)
     assert time.perf_counter() - began < 5.0
+
+
+def test_answer_spans_follow_the_annotators_statement_convention(calls) -> None:
+    widened = 0
+    for call in calls:
+        by_turn: dict[int, list[tuple[int, int]]] = {}
+        for gold in call.answers.values():
+            if gold is None:
+                continue
+            text = call.turns[gold.turn].text
+            start = text.find(gold.text)
+            assert start >= 0
+            by_turn.setdefault(gold.turn, []).append((start, start + len(gold.text)))
+            widened += text[start + len(gold.text) :][:1] in (".", "!", "?", "…", "")
+        for spans in by_turn.values():  # two answers in one turn never become one span
+            assert len(set(spans)) == len(spans), call.call_id
+    assert widened > 0.3 * sum(1 for c in calls for g in c.answers.values() if g is not None)
