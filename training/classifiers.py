@@ -127,7 +127,11 @@ def classifier_loaders(data: ClassifierData, batch_size: int, seed: int) -> tupl
 
 
 def tune_thresholds(classifier: TurnClassifier, items: Sequence[CallVectors]) -> dict[str, float]:
-    """Per error, the probability threshold with the best F1 on the calibration calls (multi-label only)."""
+    """Per error, the probability threshold with the best F1 on the calibration calls (multi-label only).
+
+    Where several thresholds tie (calibration calls a model separates cleanly), the middle of
+    the tied range is kept: the lowest would flag real calls on the slightest evidence.
+    """
     cfg = classifier.config
     if not cfg.multi_label or not items:
         return {}
@@ -135,15 +139,16 @@ def tune_thresholds(classifier: TurnClassifier, items: Sequence[CallVectors]) ->
     gold = np.stack([v.target for v in items]) > 0.5
     thresholds, f1s = [], {}
     for i, label in enumerate(cfg.labels):
-        best = (-1.0, 0.5)
-        for tau in np.linspace(0.15, 0.85, 15):
+        taus = np.linspace(0.15, 0.85, 15)
+        scores = []
+        for tau in taus:
             pred = probs[:, i] >= tau
             tp = float((pred & gold[:, i]).sum())
             denom = pred.sum() + gold[:, i].sum()
-            f1 = 2 * tp / denom if denom else 1.0
-            if f1 > best[0] + 1e-9:
-                best = (f1, float(tau))
-        thresholds.append(best[1])
-        f1s[f"calibration_f1_{label}"] = best[0]
+            scores.append(2 * tp / denom if denom else 1.0)
+        best = max(scores)
+        tied = [float(t) for t, f in zip(taus, scores, strict=True) if f >= best - 1e-9]
+        thresholds.append(tied[len(tied) // 2])
+        f1s[f"calibration_f1_{label}"] = best
     cfg.thresholds = thresholds
     return f1s

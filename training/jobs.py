@@ -27,6 +27,9 @@ from training.fit import FitOptions, fit
 
 log = logging.getLogger(__name__)
 EMA_DECAY = 0.99  # answers: keep the Polyak average of the weights (≈ the last 100 steps)
+# errors: train the call-level path (metrics + rule cues) alone on 3 calls in 4; cross-validated
+# macro-F1 0.83 over three seeds against 0.70-0.87 (unstable) with 0.5 and 0.53-0.79 without
+ERRORS_PATH_DROP = 0.75
 TEXT_TASKS = ("answers", "errors", "calltype")
 
 
@@ -241,7 +244,9 @@ def _train_classifier(spec, calls, questionnaire, target, run_id, tracking_uri) 
         seed=spec.fit.seed,
         show_progress=spec.fit.progress,
     )
-    config = ClassifierConfig(type=spec.task, labels=LABELS[spec.task])
+    config = ClassifierConfig(
+        type=spec.task, labels=LABELS[spec.task], path_drop=ERRORS_PATH_DROP if spec.task == "errors" else 0.0
+    )
     module = ClassifierModule(config, lr=spec.fit.lr)
     train_loader, val_loader = classifier_loaders(data, spec.fit.batch_size, spec.fit.seed)
     metrics = _fit(module, train_loader, val_loader, spec, run_id, tracking_uri)

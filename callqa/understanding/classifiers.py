@@ -58,6 +58,9 @@ class ClassifierConfig(BaseModel):
     feature_version: int = FEATURE_VERSION
     hidden: int = 64
     dropout: float = 0.3
+    # training only: the share of calls whose turn-reading path is switched off, so the call-level
+    # path (metrics and error cues) must carry the labels alone often enough to learn its weights
+    path_drop: float = 0.0
     thresholds: list[float] = []  # per label, for the multi-label error model
     trained_on: dict[str, object] = {}
 
@@ -79,6 +82,7 @@ class TurnAttentionNet(nn.Module):
         self.label_w = nn.Parameter(torch.randn(n, 2 * h) * 0.05)
         self.metrics = nn.Linear(METRIC_FEATURES, n)
         self.bias = nn.Parameter(torch.zeros(n))
+        self.path_drop = cfg.path_drop
         if cfg.labels == [e.value for e in ErrorId]:  # each error starts out trusting its own rule cue
             with torch.no_grad():
                 self.metrics.weight[:, BASE_METRICS:] += CUE_PRIOR * torch.eye(n)
@@ -96,7 +100,11 @@ class TurnAttentionNet(nn.Module):
         scores = self.attend(h).masked_fill(~valid[..., None], -1e4)  # (B, T, L)
         attn = scores.softmax(1)
         pooled = torch.einsum("btl,btd->bld", attn, h)  # (B, L, 2h)
-        logits = (pooled * self.label_w).sum(-1) + self.metrics(metrics) + self.bias
+        read = (pooled * self.label_w).sum(-1)  # (B, L): what the turns say
+        if self.training and self.path_drop > 0:
+            keep = (torch.rand(read.shape[0], 1, device=read.device) >= self.path_drop).to(read.dtype)
+            read = read * keep / (1 - self.path_drop)
+        logits = read + self.metrics(metrics) + self.bias
         return logits, attn.transpose(1, 2)  # (B, L), (B, L, T)
 
 
