@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,7 +15,16 @@ from callqa.settings import get_settings
 from callqa.synthetic import generate_calls
 from callqa.text.lexicon import load_lexicon
 from callqa.understanding.answers import ZeroShotAnswerExtractor
-from callqa.understanding.classifiers import ClassifierConfig, TurnClassifier, error_cues
+from callqa.understanding.classifiers import (
+    HASH_DIM,
+    METRIC_FEATURES,
+    TURN_FLAGS,
+    WORD_DIM,
+    ClassifierConfig,
+    TurnAttentionNet,
+    TurnClassifier,
+    error_cues,
+)
 from callqa.understanding.document import CallDocument
 from callqa.understanding.metrics import text_metrics
 from evaluation.metrics import ClassificationScorer
@@ -126,3 +136,30 @@ def test_a_client_named_in_the_greeting_is_not_the_agent_introducing_himself():
     assert _cues(call)[ErrorId.NO_INTRODUCTION] == 1.0
     raw = make_labelled(("AGENT", "компания зерномаш роман добрый день"), ("CLIENT", "здравствуйте"))
     assert _cues(raw)[ErrorId.NO_INTRODUCTION] == 0.0  # "роман" is also a first name
+
+
+def test_path_drop_trains_the_call_level_path_alone_and_never_serves_that_way():
+    cfg = ClassifierConfig(type="errors", labels=LABELS["errors"], hidden=8, path_drop=0.75)
+    net = TurnAttentionNet(cfg)
+    turns, metrics = (
+        torch.randn(1, 5, WORD_DIM + HASH_DIM + TURN_FLAGS).repeat(200, 1, 1),
+        torch.rand(1, METRIC_FEATURES),
+    )
+    metrics, lengths = metrics.repeat(200, 1), torch.full((200,), 5)
+    call_level = net.metrics(metrics[:1]) + net.bias
+    net.train()
+    logits, _ = net(turns, metrics, lengths)
+    alone = torch.isclose(logits, call_level.expand_as(logits), atol=1e-6).all(-1).float().mean()
+    assert 0.6 < alone < 0.9  # about 3 calls in 4 read only metrics and cues
+    net.eval()
+    served, _ = net(turns, metrics, lengths)
+    assert torch.allclose(served, served[:1].expand_as(served)) and not torch.allclose(served[:1], call_level)
+
+
+def test_tied_thresholds_take_the_middle_of_the_range(questionnaire, supplier_call):
+    cfg = ClassifierConfig(type="errors", labels=LABELS["errors"], hidden=8)
+    clf = TurnClassifier(TurnAttentionNet(cfg), cfg, load_lexicon(get_settings().lexicon))
+    items = prepare_classifier("errors", generate_calls(6, seed=5), questionnaire, show_progress=False).train
+    clf.scores = lambda v: (np.where(v.target > 0.5, 0.99, 0.01), None)  # perfectly separated
+    tune_thresholds(clf, items)
+    assert cfg.thresholds == [0.5] * len(ErrorId)
