@@ -53,20 +53,21 @@ class SpanModule(pl.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.loss = nn.CrossEntropyLoss(ignore_index=-100)
-        # Polyak averaging of the weights: the averaged net is the one kept (steadier on unseen calls)
-        self.ema_decay = ema_decay
+        # Polyak averaging of the weights; ``use_average`` puts the average in the net after the fit. A
+        # registered submodule, so its weights travel in checkpoints (Ray Train hands back a state dict).
         self.ema: torch.optim.swa_utils.AveragedModel | None = None
+        if ema_decay > 0:
+            avg = torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay)
+            self.ema = torch.optim.swa_utils.AveragedModel(self.net, multi_avg_fn=avg, use_buffers=True)
+            self.ema.requires_grad_(False)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        if self.ema_decay <= 0:
-            return
-        if self.ema is None:
-            avg = torch.optim.swa_utils.get_ema_multi_avg_fn(self.ema_decay)
-            self.ema = torch.optim.swa_utils.AveragedModel(self.net, multi_avg_fn=avg, use_buffers=True)
-        self.ema.update_parameters(self.net)
-
-    def on_train_end(self) -> None:
         if self.ema is not None:
+            self.ema.update_parameters(self.net)
+
+    def use_average(self) -> None:
+        """Keep the averaged weights (no-op without averaging, or before any step)."""
+        if self.ema is not None and int(self.ema.n_averaged) > 0:
             self.net.load_state_dict(self.ema.module.state_dict())
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -93,7 +94,7 @@ class SpanModule(pl.LightningModule):
         self.log("val_null_accuracy", agree, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
 @dataclass

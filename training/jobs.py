@@ -219,6 +219,7 @@ def _train_answers(spec, calls, questionnaire, target, run_id, tracking_uri) -> 
     module = SpanModule(config, data.featurizer.questions, lr=spec.fit.lr, ema_decay=EMA_DECAY)
     train_loader, val_loader = loaders(data, config, spec.fit.batch_size, spec.fit.seed)
     metrics = _fit(module, train_loader, val_loader, spec, run_id, tracking_uri)
+    module.use_average()
     extractor = SpanAnswerExtractor(module.net, config, questionnaire, featurizer=data.featurizer)
     metrics |= calibrate(extractor, data.calibration)
     config.trained_on = {"dataset_hash": dataset_hash(calls), "calls": len(calls)}
