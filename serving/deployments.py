@@ -145,7 +145,7 @@ class RayBackend:
 
     def warm_up(self) -> None:
         # each call waits for its deployment's replicas: ready means every stage answers
-        self._models = {**self.insights.models.remote().result(), **self.answers.models.remote().result()}
+        self._models = self._stage_models()
         self._ready.set()
         threading.Thread(target=self._watch_models, name="callqa-models", daemon=True).start()
 
@@ -153,9 +153,16 @@ class RayBackend:
         while True:
             time.sleep(5.0)
             try:
-                self._models = {**self.insights.models.remote().result(), **self.answers.models.remote().result()}
+                self._models = self._stage_models()
             except Exception:
                 log.warning("could not read the stages' model versions", exc_info=True)
+
+    def _stage_models(self) -> dict[str, str]:
+        """Each task's model as the stage that runs it reports it: both stages' engines resolve every task and
+        refresh on their own clocks, so the answers stage must not speak for the classifiers (nor the reverse)."""
+        answers = {t: n for t, n in self.answers.models.remote().result().items() if t == "answers"}
+        insights = {t: n for t, n in self.insights.models.remote().result().items() if t != "answers"}
+        return {**insights, **answers}
 
     def ready(self) -> bool:
         return self._ready.is_set()
