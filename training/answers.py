@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ from callqa.understanding.span_model import (
     collate,
     windows,
 )
-from training.fit import hold_out
+from training.fit import hold_out, is_synthetic, repeat_labelled
 
 
 class SpanModule(pl.LightningModule):
@@ -111,13 +112,12 @@ class SpanData:
 
     def train_windows(self, config: SpanConfig) -> list[Window]:
         """Synthetic calls once; each labelled call ``labelled_weight`` times, cycling through its renderings."""
+        seen: Counter[str] = Counter()
         calls = []
-        for f in self.train:
-            if f.call_id.startswith("syn-"):
-                calls.append(f)
-                continue
+        for f in repeat_labelled(self.train, self.labelled_weight, lambda f: f.call_id):
             forms = [f, *self.variants.get(f.call_id, [])]
-            calls.extend(forms[k % len(forms)] for k in range(self.labelled_weight))
+            calls.append(forms[seen[f.call_id] % len(forms)])
+            seen[f.call_id] += 1
         return [w for f in calls for w in windows(f, config.window, config.stride)]
 
     def val_windows(self, config: SpanConfig) -> list[Window]:
@@ -136,9 +136,7 @@ def prepare(
     featurizer = SpanFeaturizer(questionnaire)
     train_calls, cal_calls = hold_out(calls, calibration_share, seed, lambda c: c.call_id)
     order = [*cal_calls, *train_calls]
-    augment = {
-        c.call_id: v for c in train_calls if not c.call_id.startswith("syn-") and (v := renderings(c, questionnaire))
-    }
+    augment = {c.call_id: v for c in train_calls if not is_synthetic(c.call_id) and (v := renderings(c, questionnaire))}
     feats: dict[str, CallFeatures] = {}
     variants: dict[str, list[CallFeatures]] = {}
     with progress(show_progress) as bar:

@@ -100,6 +100,11 @@ def hold_out(items: Sequence[T], share: float, seed: int, call_id: Callable[[T],
     return order[n_held:], order[:n_held]
 
 
+def is_synthetic(call_id: str) -> bool:
+    """Generated calls carry ids ``syn-…``; every other call is a labelled (real) one."""
+    return call_id.startswith("syn-")
+
+
 def repeat_labelled(items: Sequence[T], weight: int, call_id: Callable[[T], str]) -> list[T]:
-    """Synthetic calls (ids ``syn-…``) once, labelled (real) calls ``weight`` times: they are few and they count."""
-    return [x for x in items for _ in range(1 if call_id(x).startswith("syn-") else weight)]
+    """Synthetic calls once, labelled (real) calls ``weight`` times: they are few and they count."""
+    return [x for x in items for _ in range(1 if is_synthetic(call_id(x)) else weight)]

@@ -23,7 +23,7 @@ from callqa.errors import BadInput
 from callqa.questionnaire import load_questionnaire
 from callqa.schemas import LabelledCall, Questionnaire, Speaker, Turn
 from callqa.settings import Settings, get_settings
-from training.fit import FitOptions, fit
+from training.fit import FitOptions, fit, is_synthetic
 
 log = logging.getLogger(__name__)
 EMA_DECAY = 0.99  # answers: keep the Polyak average of the weights (≈ the last 100 steps)
@@ -170,7 +170,7 @@ def train(spec: TrainSpec, settings: Settings | None = None, out_dir: Path | Non
         params: dict[str, Any] = {
             "task": spec.task,
             "synthetic_calls": spec.synthetic,
-            "labelled_calls": sum(not c.call_id.startswith("syn-") for c in calls),
+            "labelled_calls": sum(not is_synthetic(c.call_id) for c in calls),
             "labelled_weight": spec.labelled_weight,
             "data": ",".join(str(p) for p in spec.data) or "-",
             "dataset_hash": digest,
