@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from callqa.progress import progress
 from callqa.schemas import LabelledCall, Questionnaire
+from callqa.synthetic import is_synthetic
 from callqa.synthetic.asr import render_asr
 from callqa.understanding.span_model import (
     CallFeatures,
@@ -33,7 +34,8 @@ from callqa.understanding.span_model import (
     collate,
     windows,
 )
-from training.fit import hold_out, is_synthetic, repeat_labelled
+from training.fit import hold_out, repeat_labelled
+from training.span_style import SpanStyle, restyle
 
 
 class SpanModule(pl.LightningModule):
@@ -109,6 +111,7 @@ class SpanData:
     calibration_calls: list[LabelledCall]
     labelled_weight: int
     variants: dict[str, list[CallFeatures]] = field(default_factory=dict)  # call id → its augmented renderings
+    style: SpanStyle | None = None  # the labelled calls' span convention the synthetic ones were given
 
     def train_windows(self, config: SpanConfig) -> list[Window]:
         """Synthetic calls once; each labelled call ``labelled_weight`` times, cycling through its renderings."""
@@ -131,9 +134,20 @@ def prepare(
     labelled_weight: int = 4,
     seed: int = 0,
     show_progress: bool = True,
+    span_style: bool = True,
 ) -> SpanData:
-    """Featurise ``calls`` and hold out a calibration slice (stable by call id and seed)."""
+    """Featurise ``calls`` and hold out a calibration slice (stable by call id and seed).
+
+    ``span_style``: synthetic answers are widened to their whole turn as often as the labelled
+    calls' answers of the same question are (``training.span_style``).
+    """
     featurizer = SpanFeaturizer(questionnaire)
+    style = None
+    if span_style:
+        synthetic = [c for c in calls if is_synthetic(c.call_id)]
+        style = SpanStyle.measure([c for c in calls if not is_synthetic(c.call_id)], synthetic)
+        restyled = {c.call_id: c for c in restyle(synthetic, style, seed)}
+        calls = [restyled.get(c.call_id, c) for c in calls]
     train_calls, cal_calls = hold_out(calls, calibration_share, seed, lambda c: c.call_id)
     order = [*cal_calls, *train_calls]
     augment = {c.call_id: v for c in train_calls if not is_synthetic(c.call_id) and (v := renderings(c, questionnaire))}
@@ -155,6 +169,7 @@ def prepare(
         calibration_calls=cal_calls,
         labelled_weight=labelled_weight,
         variants=variants,
+        style=style,
     )
 
 

@@ -23,7 +23,8 @@ from callqa.errors import BadInput
 from callqa.questionnaire import load_questionnaire
 from callqa.schemas import LabelledCall, Questionnaire, Speaker, Turn
 from callqa.settings import Settings, get_settings
-from training.fit import FitOptions, fit, is_synthetic
+from callqa.synthetic import is_synthetic
+from training.fit import FitOptions, fit
 
 log = logging.getLogger(__name__)
 EMA_DECAY = 0.99  # answers: keep the Polyak average of the weights (≈ the last 100 steps)
@@ -222,6 +223,8 @@ def _train_answers(spec, calls, questionnaire, target, run_id, tracking_uri) -> 
     module.use_average()
     extractor = SpanAnswerExtractor(module.net, config, questionnaire, featurizer=data.featurizer)
     metrics |= calibrate(extractor, data.calibration)
+    if data.style is not None:
+        metrics |= {f"span_style_widen.{qid}": rate for qid, rate in data.style.widen.items()}
     config.trained_on = {"dataset_hash": dataset_hash(calls), "calls": len(calls)}
     extractor.save(target)
     return metrics
