@@ -142,11 +142,12 @@ def log_calls_dataset(calls, *, source: str, name: str, context: str) -> None:
     import pandas as pd
 
     import mlflow
+    from callqa.synthetic import is_synthetic
 
     df = pd.DataFrame(
         {
             "call_id": [c.call_id for c in calls],
-            "source": ["synthetic" if c.call_id.startswith("syn-") else "labelled" for c in calls],
+            "source": ["synthetic" if is_synthetic(c.call_id) else "labelled" for c in calls],
             "digest": [hashlib.sha256(c.json_line().encode()).hexdigest()[:16] for c in calls],
         }
     )

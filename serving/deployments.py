@@ -54,11 +54,13 @@ def settings_payload(settings: Settings) -> dict[str, Any]:
 
 
 class _TextStage:
-    """Shared by the text deployments: an engine, its registry watcher, the batch settings."""
+    """Shared by the text deployments: an engine for the stage's tasks, its registry watcher, the batch settings."""
+
+    tasks: tuple[str, ...] = ()
 
     def __init__(self, settings: dict[str, Any] | None) -> None:
         self.settings = _settings(settings)
-        self.engine = Engine(self.settings, load_questionnaire(self.settings.questionnaire))
+        self.engine = Engine(self.settings, load_questionnaire(self.settings.questionnaire), tasks=self.tasks)
         self.engine.load()
         self.reloader = Reloader(self.engine.refresh, self.settings.serving.reload_seconds)
         self.reloader.start()
@@ -89,6 +91,8 @@ def _by_questionnaire(questionnaires: list[Questionnaire]) -> dict[str, list[int
 class AnswersStage(_TextStage):
     """Answers to the questionnaire; calls arriving together go through the model in one batch."""
 
+    tasks = ("answers",)
+
     def reconfigure(self, config: dict[str, Any]) -> None:
         self._reconfigure(config, self.answer)
 
@@ -108,6 +112,8 @@ class AnswersStage(_TextStage):
 @serve.deployment(name="insights")
 class InsightsStage(_TextStage):
     """Call metrics, manager errors with quotes, call type."""
+
+    tasks = ("errors", "calltype")
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self._reconfigure(config, self.insight)
@@ -158,11 +164,9 @@ class RayBackend:
                 log.warning("could not read the stages' model versions", exc_info=True)
 
     def _stage_models(self) -> dict[str, str]:
-        """Each task's model as the stage that runs it reports it: both stages' engines resolve every task and
-        refresh on their own clocks, so the answers stage must not speak for the classifiers (nor the reverse)."""
-        answers = {t: n for t, n in self.answers.models.remote().result().items() if t == "answers"}
-        insights = {t: n for t, n in self.insights.models.remote().result().items() if t != "answers"}
-        return {**insights, **answers}
+        """Each task's model as the stage that runs it reports it (each stage loads and refreshes only its own
+        tasks, on its own clock)."""
+        return {**self.insights.models.remote().result(), **self.answers.models.remote().result()}
 
     def ready(self) -> bool:
         return self._ready.is_set()

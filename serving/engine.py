@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -123,9 +124,16 @@ def assemble(
 class Engine:
     """Models for the serving stages; thread-safe for concurrent requests."""
 
-    def __init__(self, settings: Settings, default: Questionnaire, refs: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        default: Questionnaire,
+        refs: dict[str, str] | None = None,
+        tasks: Sequence[str] = TEXT_TASKS,
+    ) -> None:
         self.settings = settings
         self.default = default
+        self.tasks = tuple(tasks)  # the text tasks this engine serves (a Ray Serve stage runs some of them)
         cfg = settings.serving
         self.specs = refs or {"answers": cfg.answers_model, "errors": cfg.errors_model, "calltype": cfg.calltype_model}
         self.lexicon = load_lexicon(settings.lexicon)
@@ -136,17 +144,18 @@ class Engine:
 
     # --- models -------------------------------------------------------------------------------
     def load(self) -> ModelSet:
-        """Resolve the references and load the models (the default questionnaire's extractor too)."""
+        """Resolve the references and load this engine's models (the default questionnaire's extractor too)."""
         import torch
 
         torch.set_num_threads(self.settings.serving.torch_threads)
-        refs = {task: resolve_ref(self.specs[task], task, self.settings) for task in TEXT_TASKS}
-        models = ModelSet(refs=refs, names={task: display_name(ref) for task, ref in refs.items()})
+        refs = self._resolve()
+        models = ModelSet(refs=refs, names={task: display_name(refs[task]) for task in self.tasks})
         if refs["errors"] is not None:
             models.errors = load_classifier(refs["errors"], "errors", self.settings)
         if refs["calltype"] is not None:
             models.call_type = load_classifier(refs["calltype"], "calltype", self.settings)
-        self._extractor(models, self.default)
+        if "answers" in self.tasks:
+            self._extractor(models, self.default)
         self._models = models
         log.info("models loaded", extra={"models": models.names})
         return models
@@ -154,12 +163,19 @@ class Engine:
     def refresh(self) -> bool:
         """Load new versions when an alias moved; True when the models changed."""
         current = self.models
-        refs = {task: resolve_ref(self.specs[task], task, self.settings) for task in TEXT_TASKS}
+        refs = self._resolve()
         if refs == current.refs:
             return False
         log.info("an alias moved; loading", extra={"old": current.refs, "new": refs})
         self.load()
         return True
+
+    def _resolve(self) -> dict[str, str | None]:
+        """Each text task's model reference now (None for a task this engine does not serve)."""
+        return {
+            task: resolve_ref(self.specs[task], task, self.settings) if task in self.tasks else None
+            for task in TEXT_TASKS
+        }
 
     def reconfigure(self, refs: dict[str, str]) -> None:
         """New model references (Ray Serve ``user_config``); loads when they resolve differently."""

@@ -19,6 +19,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
+from callqa.synthetic import is_synthetic
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -98,11 +100,6 @@ def hold_out(items: Sequence[T], share: float, seed: int, call_id: Callable[[T],
     random.Random(seed).shuffle(order)
     n_held = max(1, round(len(order) * share)) if len(order) > 1 and share > 0 else 0
     return order[n_held:], order[:n_held]
-
-
-def is_synthetic(call_id: str) -> bool:
-    """Generated calls carry ids ``syn-…``; every other call is a labelled (real) one."""
-    return call_id.startswith("syn-")
 
 
 def repeat_labelled(items: Sequence[T], weight: int, call_id: Callable[[T], str]) -> list[T]:

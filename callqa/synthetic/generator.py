@@ -37,6 +37,7 @@ QUESTION_IDS = (
     "start_conditions",
 )
 STATEMENT_SPAN_RATE = 0.5
+SYNTHETIC_PREFIX = "syn-"  # every generated call's id starts so (``is_synthetic``)
 _SENTENCE_END = re.compile(r"[.!?…]+(?:\s+|$)")
 REQUIRED = tuple(q for q in QUESTION_IDS if q != "competitor_offers")
 NEEDS = ("planned_equipment", "selection_criteria", "frequent_items")
@@ -1096,10 +1097,15 @@ def volunteered_questions(call: LabelledCall) -> list[str]:
     return [q for q in match[1].split(",") if q] if match else []
 
 
+def is_synthetic(call_id: str) -> bool:
+    """Generated calls carry ids ``syn-…``; every other call is a labelled (real) one."""
+    return call_id.startswith(SYNTHETIC_PREFIX)
+
+
 def generate_call(index: int, seed: int, *, asr_share: float = 1 / 3, bank: Bank | None = None) -> LabelledCall:
     """One synthetic call; the same (index, seed) always gives the same call."""
     rng = random.Random(f"callqa-synthetic:{seed}:{index}")
-    writer = CallWriter(bank or load_bank(), rng, f"syn-{index:06d}")
+    writer = CallWriter(bank or load_bank(), rng, f"{SYNTHETIC_PREFIX}{index:06d}")
     call = writer.write()
     if rng.random() < asr_share:
         call = render_asr(call)

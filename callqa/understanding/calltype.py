@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from callqa.schemas import Speaker
 from callqa.text.lexicon import Lexicon
@@ -11,10 +12,18 @@ from callqa.understanding.document import CallDocument
 OPENING_CLIENT_TURNS = 4
 
 
+@lru_cache(maxsize=64)
+def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One compiled alternation per phrase list (lexicon lists are tuples, so this caches per list)."""
+    if not phrases:
+        return None
+    return re.compile("|".join(rf"(?<!\w){re.escape(p)}(?!\w)" for p in phrases))
+
+
 def has_phrase(text: str, phrases: tuple[str, ...]) -> bool:
     """Whether any phrase is said in ``text`` (whole words, case- and ё-insensitive)."""
-    norm = text.lower().replace("ё", "е")
-    return any(re.search(rf"(?<!\w){re.escape(p)}(?!\w)", norm) for p in phrases)
+    pattern = _phrase_pattern(tuple(phrases))
+    return pattern is not None and pattern.search(text.lower().replace("ё", "е")) is not None
 
 
 def is_vendor_pitch(doc: CallDocument, lexicon: Lexicon) -> bool:
