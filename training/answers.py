@@ -148,7 +148,11 @@ def prepare(
         style = SpanStyle.measure([c for c in calls if not is_synthetic(c.call_id)], synthetic)
         restyled = {c.call_id: c for c in restyle(synthetic, style, seed)}
         calls = [restyled.get(c.call_id, c) for c in calls]
-    train_calls, cal_calls = hold_out(calls, calibration_share, seed, lambda c: c.call_id)
+    # the calibration slice comes from the synthetic calls when there are any: labelled calls are few, all train
+    pool = [c for c in calls if is_synthetic(c.call_id)] or list(calls)
+    _, cal_calls = hold_out(pool, calibration_share * len(calls) / max(1, len(pool)), seed, lambda c: c.call_id)
+    held = {c.call_id for c in cal_calls}
+    train_calls = [c for c in calls if c.call_id not in held]
     order = [*cal_calls, *train_calls]
     augment = {c.call_id: v for c in train_calls if not is_synthetic(c.call_id) and (v := renderings(c, questionnaire))}
     feats: dict[str, CallFeatures] = {}

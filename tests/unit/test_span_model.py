@@ -159,3 +159,14 @@ def test_the_kept_weights_are_the_running_average(questionnaire):
         m.use_average()
         for p, p0 in zip(m.net.parameters(), first, strict=True):
             assert torch.allclose(p, p0 + 0.5)
+
+
+def test_labelled_calls_all_train_when_synthetic_ones_can_calibrate(questionnaire, supplier_call):
+    calls = [*generate_calls(8, seed=3), supplier_call]
+    data = prepare(calls, questionnaire, calibration_share=0.5, show_progress=False, span_style=False)
+    assert supplier_call.call_id in {c.call_id for c in data.train_calls}
+    assert data.calibration_calls and all(c.call_id.startswith("syn-") for c in data.calibration_calls)
+    assert len(data.train_calls) + len(data.calibration_calls) == len(calls)
+    alone = prepare([supplier_call, supplier_call.model_copy(update={"call_id": "l-2"})], questionnaire,
+                    calibration_share=0.5, show_progress=False)  # fmt: skip
+    assert len(alone.calibration_calls) == 1  # no synthetic calls: a labelled one calibrates
