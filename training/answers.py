@@ -142,14 +142,15 @@ def prepare(
     calls' answers of the same question are (``training.span_style``).
     """
     featurizer = SpanFeaturizer(questionnaire)
+    synthetic = [c for c in calls if is_synthetic(c.call_id)]
     style = None
     if span_style:
-        synthetic = [c for c in calls if is_synthetic(c.call_id)]
         style = SpanStyle.measure([c for c in calls if not is_synthetic(c.call_id)], synthetic)
         restyled = {c.call_id: c for c in restyle(synthetic, style, seed)}
         calls = [restyled.get(c.call_id, c) for c in calls]
+        synthetic = list(restyled.values())
     # the calibration slice comes from the synthetic calls when there are any: labelled calls are few, all train
-    pool = [c for c in calls if is_synthetic(c.call_id)] or list(calls)
+    pool = synthetic or list(calls)
     _, cal_calls = hold_out(pool, calibration_share * len(calls) / max(1, len(pool)), seed, lambda c: c.call_id)
     held = {c.call_id for c in cal_calls}
     train_calls = [c for c in calls if c.call_id not in held]
