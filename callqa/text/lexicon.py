@@ -24,6 +24,7 @@ class Lexicon(BaseModel):
     negations: frozenset[str]
     affirmations: frozenset[str]
     roles: frozenset[str]
+    not_names: frozenset[str] = frozenset()
     decision_verbs: frozenset[str]
     clause_markers: frozenset[str]
     leading_trim: frozenset[str]

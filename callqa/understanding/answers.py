@@ -261,6 +261,11 @@ def _tense_conflict(orientation: str | None, tense: str | None) -> bool:
     return {orientation, tense} == {"past", "future"}
 
 
+def _said_of_past(turn: TurnDoc, token: Token) -> bool:
+    clause = next((c for c in turn.clauses if c.start <= token.start < c.end), None)
+    return clause is not None and clause.past_at(token.start, token.end)
+
+
 @dataclass(frozen=True)
 class _Entity:
     strong: bool
@@ -606,8 +611,7 @@ class ZeroShotAnswerExtractor:
             return said, resolved, (mention.start, mention.end)
         if kind == QuestionKind.ORGANIZATION:
             # "С Сименсом раньше работали, сейчас через Приводсервис берём": the present one
-            clause = next((c for c in turn.clauses if c.start <= start < c.end), None)
-            current = [t for t in span_tokens if clause is None or clause.tense_at(t.start, t.end) != "past"]
+            current = [t for t in span_tokens if not _said_of_past(turn, t)]
             names = organization_spans(current, self.lexicon) or organization_spans(span_tokens, self.lexicon)
             tokens = current if organization_spans(current, self.lexicon) else span_tokens
             value = organization_value(tokens, self.lexicon)

@@ -41,6 +41,18 @@ class Clause:
                 return tense
         return self.tense
 
+    def past_at(self, start: int, end: int) -> bool:
+        """Whether the comma-separated part holding [start, end) itself speaks of the past.
+
+        Stricter than ``tense_at``: a part without a past verb or marker of its own is not past,
+        whatever the rest of the clause says. "С Сименсом раньше работали, через Приводсервис
+        берём": only Сименс is past; "Одно от Мебельного стиля, мы у них и в прошлый раз брали":
+        nothing in the first part is."""
+        for a, b, tense in self.chunk_tenses:
+            if a < end and start < b:
+                return tense == "past"
+        return self.tense == "past"
+
     @property
     def lemmas(self) -> set[str]:
         return {t.lemma for t in self.tokens if t.is_word}

@@ -22,6 +22,10 @@ _TIME_WORD = re.compile(
 )
 
 
+# a drawn-out sound, not a name: "А-а", "М-м-м", "Ээ"
+_DRAWL = re.compile(r"(\w)(?:-?\1)+")
+
+
 def _title(word: str) -> str:
     return "-".join(part[:1].upper() + part[1:] for part in word.split("-"))
 
@@ -50,7 +54,9 @@ def _org_strength(tokens: list[Token], i: int, lexicon: Lexicon) -> float:
     t = tokens[i]
     if not t.is_word or t.norm.isdigit() or len(t.norm) < 2:
         return 0.0
-    if t.lemma in lexicon.roles or t.lemma in lexicon.stopwords or _TIME_WORD.match(t.norm):
+    if t.lemma in lexicon.roles or t.lemma in lexicon.stopwords or t.norm in lexicon.not_names:
+        return 0.0
+    if _TIME_WORD.match(t.norm) or _DRAWL.fullmatch(t.norm):
         return 0.0
     if t.known and t.grammemes & _PERSON:
         return 0.0
@@ -97,6 +103,44 @@ def organization_spans(tokens: list[Token], lexicon: Lexicon) -> list[NameSpan]:
     return spans
 
 
+_CASES = frozenset({"nomn", "gent", "datv", "accs", "ablt", "loct"})
+
+
+def _agreeing_noun(tokens: list[Token], span: NameSpan) -> Token | None:
+    """The lowercase noun after a one-word capitalised adjective name that agrees with it in case.
+
+    Two-word names of the kind "Мебельный стиль", "Русский свет" are said with the noun in lower
+    case; only the adjective starts the name."""
+    if span.end - span.start != 1 or span.end >= len(tokens):
+        return None
+    adj, noun = tokens[span.start], tokens[span.end]
+    if adj.pos != "ADJF" or noun.pos != "NOUN" or noun.is_capitalized or not noun.known:
+        return None
+    if not (adj.grammemes & noun.grammemes & _CASES):
+        return None
+    return noun
+
+
+def _adjective_noun_name(adj: Token, noun: Token) -> str:
+    """ "Мебельного" + "стиля" -> "Мебельный стиль": both words in the nominative, agreeing in gender."""
+    analyzer = morph_analyzer()
+    cases = adj.grammemes & noun.grammemes & _CASES
+    noun_parse = next(
+        (p for p in analyzer.parse(noun.text.lower()) if p.tag.POS == "NOUN" and p.tag.case in cases), None
+    )
+    if noun_parse is None:
+        return _nominative(adj)
+    head = noun_parse.inflect({"nomn", noun_parse.tag.number or "sing"})
+    agree = {"nomn", "plur"} if noun_parse.tag.number == "plur" else {"nomn", "sing", noun_parse.tag.gender or "masc"}
+    for p in analyzer.parse(adj.text.lower()):
+        if p.tag.POS == "ADJF" and (inflected := p.inflect(agree)) is not None:
+            word = inflected.word
+            break
+    else:
+        word = adj.lemma
+    return f"{_title(word)} {(head.word if head else noun_parse.normal_form)}".replace("ё", "е")
+
+
 def organization_value(tokens: list[Token], lexicon: Lexicon) -> str | None:
     """Company names said in ``tokens``, nominative, joined with ", " ("Ситилинк, Регард")."""
     names: list[str] = []
@@ -106,7 +150,11 @@ def organization_value(tokens: list[Token], lexicon: Lexicon) -> str | None:
         if span.strength < best:
             continue
         words = tokens[span.start : span.end]
-        name = " ".join(_nominative(w) if k == 0 else w.text for k, w in enumerate(words))
+        noun = _agreeing_noun(tokens, span)
+        if noun is not None:  # "у Мебельного стиля" -> "Мебельный стиль"
+            name = _adjective_noun_name(words[0], noun)
+        else:
+            name = " ".join(_nominative(w) if k == 0 else w.text for k, w in enumerate(words))
         if name.lower() not in (n.lower() for n in names):
             names.append(name)
     return ", ".join(names) or None

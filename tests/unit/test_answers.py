@@ -6,6 +6,7 @@ import pytest
 
 from callqa.schemas import Questionnaire
 from callqa.understanding.answers import ZeroShotAnswerExtractor
+from callqa.understanding.document import CallDocument
 from tests.builders import make_call
 
 
@@ -127,3 +128,14 @@ def test_answer_span_is_the_sentence_with_the_amount_and_has_word_times(extracto
     first = next(w for w in words if w.text == "Девять")
     assert answer.start == first.start
     assert answer.end == words[-1].end
+
+
+def test_supplier_value_keeps_the_present_one_of_a_past_and_a_present(extractor) -> None:
+    call = make_call(
+        ("AGENT", "Через кого сейчас берёте частотники?"),
+        ("CLIENT", "С Сименсом раньше работали, сейчас перешли на китайские, через Приводсервис берём."),
+    )
+    end = call.turns[1].text.index("берём") + len("берём")
+    doc = CallDocument.build(call, extractor.lexicon)
+    answer = extractor.span_answer(doc, extractor.question_ids.index("current_supplier"), 1, 0, end, 0.9)
+    assert answer.value == "Приводсервис"

@@ -20,8 +20,15 @@ def lexicon():
         ("Мы у Севзапкабеля берём", "Севзапкабель"),
         ("Пакеты — Пластик-Юг нам возит", "Пластик-Юг"),
         ("работаем с компанией «Мебельный стиль»", "Мебельный стиль"),
+        # an adjective + noun name said with the noun in lower case: both words to the nominative
+        ("Одно от Мебельного стиля, мы у них брали", "Мебельный стиль"),
+        ("из Северной звезды возим", "Северная звезда"),
+        ("у Мебельных систем", "Мебельные системы"),
         ("ну в основном в ситилинке через юрлицо", "Ситилинк"),
         ("у них свой поставщик давно есть", None),
+        # business abbreviations and drawn-out sounds are not companies
+        ("Да, два КП уже лежат, и счёт с НДС", None),
+        ("А-а. Ну, М-м-м, не помню", None),
     ],
 )
 def test_organization_names_in_nominative(lexicon, text: str, value: str | None) -> None:
