@@ -610,12 +610,18 @@ class ZeroShotAnswerExtractor:
             said, resolved = time_value(mention.text, doc.call.reference_date)
             return said, resolved, (mention.start, mention.end)
         if kind == QuestionKind.ORGANIZATION:
+            # names found in the whole turn ("Одно от Мебельного стиля": not a sentence start even
+            # when the span starts there), kept inside the span
+            toks = turn.tokens
+            inside = [
+                n
+                for n in organization_spans(toks, self.lexicon)
+                if _overlaps(start, end, toks[n.start].start, toks[n.end - 1].end)
+            ]
             # "С Сименсом раньше работали, сейчас через Приводсервис берём": the present one
-            current = [t for t in span_tokens if not _said_of_past(turn, t)]
-            names = organization_spans(current, self.lexicon) or organization_spans(span_tokens, self.lexicon)
-            tokens = current if organization_spans(current, self.lexicon) else span_tokens
-            value = organization_value(tokens, self.lexicon)
-            focus = (tokens[names[0].start].start, tokens[names[-1].end - 1].end) if names else None
+            names = [n for n in inside if not _said_of_past(turn, toks[n.start])] or inside
+            value = organization_value(toks, self.lexicon, names)
+            focus = (toks[names[0].start].start, toks[names[-1].end - 1].end) if names else None
             return value, None, focus
         if kind == QuestionKind.PERSON_OR_ROLE:
             # no focus: "X согласует, а решает Y" needs the whole chain as the answer

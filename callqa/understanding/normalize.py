@@ -30,15 +30,42 @@ def _title(word: str) -> str:
     return "-".join(part[:1].upper() + part[1:] for part in word.split("-"))
 
 
-def _nominative(token: Token) -> str:
-    """The nominative form of a name as written ("Севзапкабеля" → "Севзапкабель")."""
+# The cases a preposition governs, likeliest first: an unknown name after it is read in one
+# ("с Акросом" is Акрос, not a nominative "Акросом").
+_PREPOSITION_CASES: dict[str, tuple[str, ...]] = {
+    "с": ("ablt", "gent"),
+    "со": ("ablt", "gent"),
+    "у": ("gent",),
+    "от": ("gent",),
+    "из": ("gent",),
+    "до": ("gent",),
+    "для": ("gent",),
+    "кроме": ("gent",),
+    "через": ("accs",),
+    "про": ("accs",),
+    "к": ("datv",),
+    "ко": ("datv",),
+    "по": ("datv",),
+    "в": ("loct", "accs"),
+    "во": ("loct", "accs"),
+    "на": ("loct", "accs"),
+    "о": ("loct",),
+    "об": ("loct",),
+    "при": ("loct",),
+}
+
+
+def _nominative(token: Token, before: Token | None = None) -> str:
+    """The nominative form of a name as written ("Севзапкабеля" → "Севзапкабель"); ``before``
+    is the word in front of it: after a preposition the name is read in a case it governs."""
     if "-" in token.norm:  # "Пластик-Юга": only the last part declines
         *head, last = token.text.lower().split("-")
         return _title("-".join([*head, analyze(last).lemma]))
-    parses = morph_analyzer().parse(token.text.lower())
-    for p in parses:
-        if {"NOUN"} <= set(p.tag.grammemes) or p.tag.POS == "NOUN":
-            return _title(p.normal_form.replace("ё", "е"))
+    nouns = [p for p in morph_analyzer().parse(token.text.lower()) if p.tag.POS == "NOUN"]
+    governed = _PREPOSITION_CASES.get(before.norm, ()) if before is not None else ()
+    chosen = next((p for case in governed for p in nouns if p.tag.case == case), nouns[0] if nouns else None)
+    if chosen is not None:
+        return _title(chosen.normal_form.replace("ё", "е"))
     return _title(token.lemma)
 
 
@@ -141,10 +168,12 @@ def _adjective_noun_name(adj: Token, noun: Token) -> str:
     return f"{_title(word)} {(head.word if head else noun_parse.normal_form)}".replace("ё", "е")
 
 
-def organization_value(tokens: list[Token], lexicon: Lexicon) -> str | None:
-    """Company names said in ``tokens``, nominative, joined with ", " ("Ситилинк, Регард")."""
+def organization_value(tokens: list[Token], lexicon: Lexicon, spans: list[NameSpan] | None = None) -> str | None:
+    """Company names said in ``tokens``, nominative, joined with ", " ("Ситилинк, Регард").
+
+    ``spans``: the names to keep, from ``organization_spans`` of the same tokens (default: all)."""
     names: list[str] = []
-    spans = organization_spans(tokens, lexicon)
+    spans = organization_spans(tokens, lexicon) if spans is None else spans
     best = max((s.strength for s in spans), default=0)
     for span in spans:
         if span.strength < best:
@@ -154,7 +183,8 @@ def organization_value(tokens: list[Token], lexicon: Lexicon) -> str | None:
         if noun is not None:  # "у Мебельного стиля" -> "Мебельный стиль"
             name = _adjective_noun_name(words[0], noun)
         else:
-            name = " ".join(_nominative(w) if k == 0 else w.text for k, w in enumerate(words))
+            before = tokens[span.start - 1] if span.start > 0 else None
+            name = " ".join(_nominative(w, before) if k == 0 else w.text for k, w in enumerate(words))
         if name.lower() not in (n.lower() for n in names):
             names.append(name)
     return ", ".join(names) or None
