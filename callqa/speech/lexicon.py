@@ -25,6 +25,8 @@ from callqa.speech.segments import Segment
 
 MAX_EDIT_DISTANCE = 2
 MAX_GAP_SECONDS = 0.3  # words further apart than this are corrected separately (never joined)
+MIN_RUN_TOGETHER = 8  # shorter unknown words are kept as heard, never split
+CHARS_PER_EDIT = 8  # a split may respell one letter per this many of the run-together word
 
 
 def word_counts(texts: Iterable[str]) -> Counter[str]:
@@ -76,7 +78,21 @@ class LexiconCorrector:
             return text
         with self._lock:  # symspellpy keeps lookup state on the instance
             found = self._sym.lookup_compound(text.lower(), max_edit_distance=MAX_EDIT_DISTANCE, ignore_non_words=True)
-        return found[0].term if found else text
+            fixed = found[0].term if found else text
+            return " ".join(self._split(w) for w in fixed.split())
+
+    def _split(self, word: str) -> str:
+        """A word of three or more run together ("решаетехническийдеректор" -> "решает технический
+        директор"): compound lookup splits a word in two only, so a word still unknown after it is
+        segmented whole, and the split is kept when it respells few letters for its length."""
+        if len(word) < MIN_RUN_TOGETHER or word in self._sym.words or not word.isalpha():
+            return word
+        seg = self._sym.word_segmentation(word, max_edit_distance=MAX_EDIT_DISTANCE)
+        parts = seg.corrected_string.split()
+        respelled = seg.distance_sum - (len(parts) - 1)  # the distance counts the spaces put in
+        if len(parts) < 2 or respelled * CHARS_PER_EDIT > len(word) or not all(p in self._sym.words for p in parts):
+            return word
+        return seg.corrected_string
 
     def correct_words(self, words: Sequence[Word]) -> list[Word]:
         """Corrected words; runs of words closer than ``MAX_GAP_SECONDS`` are corrected together."""

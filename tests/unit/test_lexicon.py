@@ -15,6 +15,7 @@ TEXTS = [
     "хотели бы успеть до конца года",
     "окна со скидкой на монтаж",
     "до конца недели пришлю предложение",
+    "все решает технический директор",
 ]
 
 
@@ -27,6 +28,13 @@ def test_run_together_and_misspelt_words_are_respelled(corrector: LexiconCorrect
     assert corrector.correct_text("меня зовутвиталий") == "меня зовут виталий"
     assert corrector.correct_text("хотели бы успет доконца года") == "хотели бы успеть до конца года"
     assert corrector.correct_text("") == ""
+
+
+def test_three_words_run_together_are_split_when_few_letters_change(corrector: LexiconCorrector) -> None:
+    # compound lookup splits a word in two at most; the whole-word segmentation takes the rest
+    assert corrector.correct_text("все решаетехническийдеректор") == "все решает технический директор"
+    # a split that would respell too much of the word keeps what was heard
+    assert corrector.correct_text("стройгатерял") == "стройгатерял"
 
 
 def test_word_times_follow_the_characters(corrector: LexiconCorrector) -> None:
