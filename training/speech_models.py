@@ -285,6 +285,13 @@ def _train(spec: ModelSpec, cfg: DictConfig, seed: int, progress: bool, work: Pa
     )
     if stats.steps < 1:
         raise ConfigError(f"{spec.config}: training ran no optimisation step (empty data or zero budget)")
+    max_steps = trainer_kwargs.get("max_steps", -1)
+    if isinstance(max_steps, int) and 0 < stats.steps < max_steps:
+        # the wall-clock cap is a safety net: a model stopped by it depends on the machine's speed
+        log.warning(
+            "%s: the time cap %s stopped training at step %d of %d; this model is weaker than the "
+            "same build on a faster machine", spec.config, trainer_kwargs.get("max_time"), stats.steps, max_steps,
+        )  # fmt: skip
     model.eval()
     return model, stats
 
