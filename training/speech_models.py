@@ -289,8 +289,9 @@ def _train(spec: ModelSpec, cfg: DictConfig, seed: int, progress: bool, work: Pa
     if isinstance(max_steps, int) and 0 < stats.steps < max_steps:
         # the wall-clock cap is a safety net: a model stopped by it depends on the machine's speed
         log.warning(
-            "%s: the time cap %s stopped training at step %d of %d; this model is weaker than the "
-            "same build on a faster machine", spec.config, trainer_kwargs.get("max_time"), stats.steps, max_steps,
+            "%s: training stopped at step %d of %d (time cap %s, max_epochs %s); this model is weaker "
+            "than the same build where all steps ran", spec.config, stats.steps, max_steps,
+            trainer_kwargs.get("max_time"), trainer_kwargs.get("max_epochs"),
         )  # fmt: skip
     model.eval()
     return model, stats
