@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +13,14 @@ from callqa.pipeline import build_text_pipeline
 from callqa.progress import progress
 from callqa.schemas import CallResult, ErrorId, LabelledCall, Questionnaire
 from callqa.understanding.answers import AnswerExtractor
-from evaluation.metrics import AnswerMetrics, AnswerScorer, ClassificationScorer, LabelMetrics, Outcome
+from evaluation.metrics import (
+    AnswerMetrics,
+    AnswerScorer,
+    ClassificationScorer,
+    Classified,
+    LabelMetrics,
+    Outcome,
+)
 from evaluation.splits import half_of
 
 if TYPE_CHECKING:
@@ -41,6 +48,7 @@ class Evaluation:
     summary: EvaluationSummary
     outcomes: list[Outcome]
     results: list[CallResult]
+    classified: list[Classified] = field(default_factory=list)  # per call, for paired comparisons
 
 
 def evaluate_answers(
@@ -92,4 +100,4 @@ def evaluate_answers(
         calltype_model=call_type.name if call_type else None,
         **classes.result().model_dump(exclude={"call_type_n"}),
     )
-    return Evaluation(summary=summary, outcomes=scorer.outcomes, results=results)
+    return Evaluation(summary=summary, outcomes=scorer.outcomes, results=results, classified=classes.calls)

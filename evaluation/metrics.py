@@ -176,6 +176,16 @@ class ClassificationMetrics(BaseModel):
     call_type_n: int = 0
 
 
+@dataclass
+class Classified:
+    """What the classifiers got for one call (paired comparisons resample these, e.g. the gate)."""
+
+    call_id: str
+    gold_errors: frozenset[str]
+    pred_errors: frozenset[str] | None  # None: no error model ran
+    type_right: bool | None  # None: no call-type prediction or no gold call type
+
+
 class ClassificationScorer:
     """Accumulates predicted vs gold errors and call types call by call."""
 
@@ -185,19 +195,23 @@ class ClassificationScorer:
         self.scored_errors = False
         self.type_right = 0
         self.type_n = 0
+        self.calls: list[Classified] = []
 
     def add(self, call: LabelledCall, errors: Iterable[str] | None, call_type: str | None) -> None:
-        if errors is not None:
+        gold = frozenset(str(e) for e in call.errors)
+        pred = None if errors is None else frozenset(errors)
+        if pred is not None:
             self.scored_errors = True
-            pred = set(errors)
-            gold = {str(e) for e in call.errors}
             for e, tally in self.errors.items():
                 tally.gold += e in gold
                 tally.pred += e in pred
                 tally.match += e in gold and e in pred
+        right = None
         if call_type is not None and call.call_type is not None:
+            right = call_type == call.call_type
             self.type_n += 1
-            self.type_right += call_type == call.call_type
+            self.type_right += right
+        self.calls.append(Classified(call.call_id, gold, pred, right))
 
     def result(self) -> ClassificationMetrics:
         per_error = None
