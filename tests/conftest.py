@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,36 @@ import pytest
 from callqa.questionnaire import load_questionnaire
 from callqa.schemas import LabelledCall, Questionnaire
 from callqa.settings import get_settings
-from tests.builders import make_labelled
+from tests.builders import make_labelled, make_tiny_encoder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_encoder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One directory for the real e5 encoder for the whole session: whichever test first needs it
+    converts it from the wheel (about a minute with its ONNX export), the others reuse it."""
+    path = tmp_path_factory.getbasetemp() / "encoder" / "e5-small"
+    old = os.environ.get("CALLQA_ENCODER__PATH")
+    os.environ["CALLQA_ENCODER__PATH"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("CALLQA_ENCODER__PATH", None)
+    else:
+        os.environ["CALLQA_ENCODER__PATH"] = old
+
+
+@pytest.fixture(scope="session")
+def encoder_dir(_shared_encoder: Path) -> Path:
+    """The real e5 encoder (+ its ONNX export), built now if no test has built it yet."""
+    from callqa.encoder.store import ensure_encoder
+
+    get_settings.cache_clear()
+    return ensure_encoder(get_settings())
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny XLM-R encoder with its own tokenizer (shapes and steps, not meaning)."""
+    return make_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
 
 
 @pytest.fixture(autouse=True)
