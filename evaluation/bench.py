@@ -48,11 +48,29 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def run_text_bench(patterns: Sequence[Path], repeat: int, out: Path | None, console: Console) -> dict:
-    """Latency of the text pipeline (prepare + answers + metrics) on real and 5-minute calls."""
+def text_pipeline(models: dict[str, str | None] | None, q):
+    """The text pipeline with the given model references (answers, errors, calltype; None: zero-shot / none)."""
+    from callqa.models import ZERO_SHOT, load_answer_extractor, load_classifier
+
+    models = models or {}
+    extractor = load_answer_extractor(models.get("answers") or ZERO_SHOT, q)
+    errors = load_classifier(models["errors"], "errors") if models.get("errors") else None
+    call_type = load_classifier(models["calltype"], "calltype") if models.get("calltype") else None
+    return build_text_pipeline(q, extractor, errors=errors, call_type=call_type)
+
+
+def run_text_bench(
+    patterns: Sequence[Path],
+    repeat: int,
+    out: Path | None,
+    console: Console,
+    models: dict[str, str | None] | None = None,
+) -> dict:
+    """Latency of the whole text stage (prepare + answers + metrics, and errors and call type when their
+    models are given) on real and 5-minute calls; the encoder's pass is part of it."""
     q = load_questionnaire()
     calls = read_labelled_many(expand_paths(patterns), q)
-    pipeline = build_text_pipeline(q)
+    pipeline = text_pipeline(models, q)
     pipeline.analyze(calls[0].to_call())  # warm-up: embeddings and dictionaries load once
     per_call: list[float] = []
     for _ in range(repeat):
@@ -69,6 +87,7 @@ def run_text_bench(patterns: Sequence[Path], repeat: int, out: Path | None, cons
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "models": pipeline.models,
         "calls": len(calls),
         "turns_per_call": statistics.fmean(len(c.turns) for c in calls),
         "per_call": _percentiles(per_call),
@@ -77,7 +96,8 @@ def run_text_bench(patterns: Sequence[Path], repeat: int, out: Path | None, cons
             **_percentiles(five_samples),
         },
     }
-    table = Table(title="text understanding latency (CPU, one process)", title_justify="left")
+    names = ", ".join(f"{k} {v}" for k, v in pipeline.models.items())
+    table = Table(title=f"text understanding latency (CPU, one process; {names})", title_justify="left")
     for col in ("input", "p50 ms", "p95 ms", "mean ms"):
         table.add_column(col, justify="right" if col != "input" else "left")
     for name, row in (

@@ -152,12 +152,18 @@ def bench_command(
     data: DataOpt = None,  # type: ignore[assignment]
     repeat: Annotated[int, typer.Option(min=1, help="passes over the data")] = 3,
     out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
+    model: Annotated[
+        str, typer.Option("--model", help="answers: zero-shot, champion, a model dir or models:/…")
+    ] = "zero-shot",
+    errors_model: Annotated[str | None, typer.Option(help="also time this error classifier")] = None,
+    calltype_model: Annotated[str | None, typer.Option(help="also time this call-type classifier")] = None,
 ) -> None:
     """Time text understanding per call and for a 5-minute transcript (p50/p95)."""
     from evaluation.bench import run_text_bench
 
     patterns = data or [Path(p) for p in get_settings().dev_data]
-    run_text_bench(patterns, repeat, out, Console())
+    models = {"answers": model, "errors": errors_model, "calltype": calltype_model}
+    run_text_bench(patterns, repeat, out, Console(), models)
 
 
 def evaluate_speech_command(
@@ -227,7 +233,9 @@ def gate_command(
     task: Annotated[str, typer.Argument(help="answers | errors | calltype")],
     data: DataOpt,
     version: Annotated[str, typer.Option(help="the candidate version (default: the latest registered)")] = "latest",
-    max_drop: Annotated[float, typer.Option(help="largest allowed per-question (per-error) F1 drop")] = 0.02,
+    max_drop: Annotated[
+        float, typer.Option(help="a per-question (per-error) F1 drop that refuses when the gate is sure of it")
+    ] = 0.02,
     questionnaire: QuestionnaireOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the decision as JSON on stdout")] = False,
 ) -> None:
@@ -259,6 +267,16 @@ def _print_gate(d, console: Console) -> None:
     table.add_row(f"before: {d.champion}", f"{d.champion_score:.3f}")
     table.add_row(f"after:  {d.candidate}", f"[bold]{d.candidate_score:.3f}[/]")
     console.print(table)
+    if (b := d.bootstrap) is not None:
+        line = (
+            f"paired bootstrap, {b.rule.resamples} resamples of {b.calls} calls: candidate − champion "
+            f"{b.mean_diff:+.3f}, {100 * b.rule.confidence:g}% interval [{b.interval[0]:+.3f}, {b.interval[1]:+.3f}], "
+            f"better in {100 * b.p_better:.1f}% (needs {100 * b.rule.confidence:g}%)"
+        )
+        if b.worst_item:
+            drop, share = 100 * b.rule.max_drop, 100 * b.worst_item_p_worse
+            line += f"; least safe: {b.worst_item}, more than {drop:g} points worse in {share:.1f}%"
+        console.print(line, highlight=False)
     verdict = "[green]promoted to champion[/]" if d.promoted else "[yellow]refused; champion unchanged[/]"
     console.print(f"{verdict}: {d.reason}", highlight=False)
 

@@ -80,6 +80,9 @@ class _TextStage:
         return self.engine.model_names()
 
 
+Answered = tuple[list[Answer], str, dict[str, Any]]  # answers, the model's name, the call's encoder states
+
+
 def _by_questionnaire(questionnaires: list[Questionnaire]) -> dict[str, list[int]]:
     groups: dict[str, list[int]] = defaultdict(list)
     for i, q in enumerate(questionnaires):
@@ -97,15 +100,16 @@ class AnswersStage(_TextStage):
         self._reconfigure(config, self.answer)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def answer(self, calls: list[Call], questionnaires: list[Questionnaire]) -> list[tuple[list[Answer], str]]:
+    async def answer(self, calls: list[Call], questionnaires: list[Questionnaire]) -> list[Answered]:
         return await asyncio.to_thread(self._answer_batch, calls, questionnaires)
 
-    def _answer_batch(self, calls: list[Call], questionnaires: list[Questionnaire]) -> list[tuple[list[Answer], str]]:
-        out: list[tuple[list[Answer], str] | None] = [None] * len(calls)
+    def _answer_batch(self, calls: list[Call], questionnaires: list[Questionnaire]) -> list[Answered]:
+        out: list[Answered | None] = [None] * len(calls)
         for idx in _by_questionnaire(questionnaires).values():
-            found, name = self.engine.answers([calls[i] for i in idx], questionnaires[idx[0]])
-            for i, answers in zip(idx, found, strict=True):
-                out[i] = (answers, name)
+            docs = [self.engine.document(calls[i]) for i in idx]
+            found, name = self.engine.answers([calls[i] for i in idx], questionnaires[idx[0]], docs)
+            for i, answers, encodings in zip(idx, found, self.engine.encodings_of(docs), strict=True):
+                out[i] = (answers, name, encodings)
         return out  # type: ignore[return-value]
 
 
@@ -119,9 +123,14 @@ class InsightsStage(_TextStage):
         self._reconfigure(config, self.insight)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def insight(self, calls: list[Call], questionnaires: list[Questionnaire]) -> list[Insights]:
+    async def insight(
+        self, calls: list[Call], questionnaires: list[Questionnaire], encodings: list[dict[str, Any]]
+    ) -> list[Insights]:
         return await asyncio.to_thread(
-            lambda: [self.engine.insights(c, q) for c, q in zip(calls, questionnaires, strict=True)]
+            lambda: [
+                self.engine.insights(c, q, encodings=e)
+                for c, q, e in zip(calls, questionnaires, encodings, strict=True)
+            ]
         )
 
 
@@ -174,17 +183,17 @@ class RayBackend:
     def models(self) -> dict[str, str]:
         return dict(self._models)
 
+    # The answers stage runs the call through the encoder and hands its states on: the insights stage
+    # (errors, call type) reads the same states instead of encoding the call a second time.
     async def transcript(self, call: Call, questionnaire: Questionnaire) -> CallResult:
-        answered = self.answers.answer.remote(call, questionnaire)
-        insights = self.insights.insight.remote(call, questionnaire)
-        (answers, name), found = await answered, await insights
+        answers, name, encodings = await self.answers.answer.remote(call, questionnaire)
+        found = await self.insights.insight.remote(call, questionnaire, encodings)
         return assemble(call, questionnaire, answers, name, found)
 
     def audio(self, data: bytes, meta: AudioMeta, questionnaire: Questionnaire) -> CallResult:
         call, info = self.speech.transcribe.remote(data, meta).result()
-        answered = self.answers.answer.remote(call, questionnaire)
-        insights = self.insights.insight.remote(call, questionnaire).result()
-        answers, name = answered.result()
+        answers, name, encodings = self.answers.answer.remote(call, questionnaire).result()
+        insights = self.insights.insight.remote(call, questionnaire, encodings).result()
         return assemble(call, questionnaire, answers, name, insights, audio=info)
 
 

@@ -198,6 +198,7 @@ class Engine:
         return dict(self.models.names)
 
     def _zero(self, questionnaire: Questionnaire) -> ZeroShotAnswerExtractor:
+        """The rules alone, for the call metrics' topics (the zero-shot answer model is loaded like any other)."""
         key = questionnaire_key(questionnaire)
         if key not in self._zero_shot:
             self._zero_shot[key] = ZeroShotAnswerExtractor(questionnaire, lexicon=self.lexicon)
@@ -209,14 +210,11 @@ class Engine:
         if found is not None:
             return found
         ref = models.refs["answers"] or ZERO_SHOT
-        if ref == ZERO_SHOT:
-            extractor: AnswerExtractor = self._zero(questionnaire)
-        else:
-            extractor = load_answer_extractor(ref, questionnaire, self.settings)
-            if self.settings.triton_url:
-                from serving.triton.client import triton_answer_extractor
+        extractor: AnswerExtractor = load_answer_extractor(ref, questionnaire, self.settings)
+        if ref != ZERO_SHOT and self.settings.triton_url:
+            from serving.triton.client import triton_answer_extractor
 
-                extractor = triton_answer_extractor(extractor, self.settings.triton_url)
+            extractor = triton_answer_extractor(extractor, self.settings.triton_url)
         models.extractors[key] = extractor
         return extractor
 
@@ -238,9 +236,24 @@ class Engine:
             found = [extractor.extract(c, d) for c, d in zip(calls, documents, strict=True)]
         return found, models.names["answers"]
 
-    def insights(self, call: Call, questionnaire: Questionnaire, document: CallDocument | None = None) -> Insights:
+    @staticmethod
+    def encodings_of(documents: Sequence[CallDocument]) -> list[dict[str, object]]:
+        """Each document's encoder states (by encoder name): what the answers stage hands to the insights
+        stage, so a call goes through the encoder once even when the stages run apart."""
+        from callqa.encoder.runtime import CallEncoding
+
+        return [{k: v for k, v in d.encodings.items() if isinstance(v, CallEncoding)} for d in documents]
+
+    def insights(
+        self,
+        call: Call,
+        questionnaire: Questionnaire,
+        document: CallDocument | None = None,
+        encodings: dict[str, object] | None = None,
+    ) -> Insights:
         models = self.models
         doc = document or self.document(call)
+        doc.encodings.update(encodings or {})
         zero = self._zero(questionnaire)
         metrics = text_metrics(doc, self.lexicon, zero.topics_asked(doc), zero.question_ids)
         errors = models.errors.errors(doc, metrics) if models.errors is not None else None

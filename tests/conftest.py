@@ -21,13 +21,15 @@ def _shared_encoder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One directory for the real e5 encoder for the whole session: whichever test first needs it
     converts it from the wheel (about a minute with its ONNX export), the others reuse it."""
     path = tmp_path_factory.getbasetemp() / "encoder" / "e5-small"
-    old = os.environ.get("CALLQA_ENCODER__PATH")
-    os.environ["CALLQA_ENCODER__PATH"] = str(path)
+    wanted = {"CALLQA_ENCODER__PATH": str(path), "CALLQA_ENCODER__BUILD": "true"}
+    old = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
     yield path
-    if old is None:
-        os.environ.pop("CALLQA_ENCODER__PATH", None)
-    else:
-        os.environ["CALLQA_ENCODER__PATH"] = old
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from callqa.encoder.runtime import TextEncoder
+from callqa.encoder.store import EncodingCache, attach_encodings
 from callqa.progress import progress
 from callqa.schemas import LabelledCall, Questionnaire
 from callqa.synthetic import is_synthetic
 from callqa.synthetic.asr import render_asr
+from callqa.understanding.document import CallDocument
 from callqa.understanding.span_model import (
     CallFeatures,
     SpanAnswerExtractor,
@@ -135,13 +138,16 @@ def prepare(
     seed: int = 0,
     show_progress: bool = True,
     span_style: bool = True,
+    encoder: TextEncoder | None = None,
+    encodings: EncodingCache | None = None,
 ) -> SpanData:
     """Featurise ``calls`` and hold out a calibration slice (stable by call id and seed).
 
     ``span_style``: synthetic answers are widened to their whole turn as often as the labelled
-    calls' answers of the same question are (``training.span_style``).
+    calls' answers of the same question are (``training.span_style``). ``encoder``: word vectors
+    are its token states (``encodings``: where they are cached between runs).
     """
-    featurizer = SpanFeaturizer(questionnaire)
+    featurizer = SpanFeaturizer(questionnaire, encoder=encoder)
     synthetic = [c for c in calls if is_synthetic(c.call_id)]
     style = None
     if span_style:
@@ -158,13 +164,15 @@ def prepare(
     augment = {c.call_id: v for c in train_calls if not is_synthetic(c.call_id) and (v := renderings(c, questionnaire))}
     feats: dict[str, CallFeatures] = {}
     variants: dict[str, list[CallFeatures]] = {}
+    everything = [x for c in order for x in (c, *augment.get(c.call_id, []))]
+    docs = encode_calls(everything, featurizer, encodings, show_progress)
     with progress(show_progress) as bar:
-        task = bar.add_task("featurising calls", total=len(order) + sum(map(len, augment.values())))
+        task = bar.add_task("featurising calls", total=len(everything))
         for c in order:
-            feats[c.call_id] = featurizer.features(c.to_call(), labelled=c)
+            feats[c.call_id] = featurizer.features(c.to_call(), docs[c.call_id], labelled=c)
             bar.advance(task)
             for v in augment.get(c.call_id, []):
-                variants.setdefault(c.call_id, []).append(featurizer.features(v.to_call(), labelled=v))
+                variants.setdefault(c.call_id, []).append(featurizer.features(v.to_call(), docs[v.call_id], labelled=v))
                 bar.advance(task)
     return SpanData(
         featurizer=featurizer,
@@ -176,6 +184,20 @@ def prepare(
         variants=variants,
         style=style,
     )
+
+
+def encode_calls(
+    calls: Sequence[LabelledCall],
+    featurizer: SpanFeaturizer,
+    encodings: EncodingCache | None = None,
+    show_progress: bool = True,
+) -> dict[str, CallDocument]:
+    """Prepared documents by call id, with their encoder states when the featurizer has an encoder
+    (through ``encodings``, the on-disk cache, when given)."""
+    docs = {c.call_id: featurizer.document(c.to_call()) for c in calls}
+    if featurizer.encoder is not None:
+        attach_encodings(list(docs.values()), featurizer.encoder, encodings, show_progress)
+    return docs
 
 
 def renderings(call: LabelledCall, questionnaire: Questionnaire) -> list[LabelledCall]:

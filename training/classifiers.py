@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from callqa.encoder.runtime import TextEncoder
+from callqa.encoder.store import EncodingCache, attach_encodings
 from callqa.pipeline import Analysis, MeasureText
 from callqa.progress import progress
 from callqa.schemas import CallType, ErrorId, LabelledCall, Questionnaire
@@ -93,22 +95,25 @@ def prepare_classifier(
     labelled_weight: int = 4,
     seed: int = 0,
     show_progress: bool = True,
+    encoder: TextEncoder | None = None,
+    encodings: EncodingCache | None = None,
 ) -> ClassifierData:
     """Featurise calls (turn vectors + call metrics) and hold out a calibration slice."""
     lexicon = load_lexicon(get_settings().lexicon)
     zero_shot = ZeroShotAnswerExtractor(questionnaire, lexicon=lexicon)
     measure = MeasureText(lexicon, zero_shot)
-    featurizer = TurnFeaturizer(lexicon, zero_shot.vectors)
+    featurizer = TurnFeaturizer(lexicon, zero_shot.vectors, encoder=encoder)
     items = []
+    calls = [c for c in calls if target_of(task, c) is not None]
+    docs = [CallDocument.build(c.to_call(), lexicon) for c in calls]
+    if encoder is not None:
+        attach_encodings(docs, encoder, encodings, show_progress)
     with progress(show_progress) as bar:
         job = bar.add_task(f"featurising calls ({task})", total=len(calls))
-        for call in calls:
+        for call, doc in zip(calls, docs, strict=True):
             target = target_of(task, call)
             bar.advance(job)
-            if target is None:
-                continue
-            plain = call.to_call()
-            doc = CallDocument.build(plain, lexicon)
+            plain = doc.call
             metrics = measure(Analysis(call=plain, questionnaire=questionnaire, document=doc)).metrics
             vec = featurizer.vectors_for(doc, metrics)
             vec.target = target

@@ -83,6 +83,15 @@ def train_command(
     backbone: Annotated[
         Path | None, typer.Option(help="answers: a HuggingFace QA checkpoint directory instead of the navec BiLSTM")
     ] = None,
+    encoder: Annotated[
+        bool,
+        typer.Option("--encoder/--no-encoder", help="text tasks: on the pretrained encoder (default) or navec only"),
+    ] = True,
+    finetune_encoder: Annotated[
+        bool,
+        typer.Option("--finetune-encoder", help="answers: train the encoder with the head, end to end (GPU recipe)"),
+    ] = False,
+    accelerator: Annotated[str, typer.Option(help="cpu | gpu (Lightning accelerator)")] = "cpu",
     ray: Annotated[bool, typer.Option("--ray", help="train with Ray Train (TorchTrainer, DDP on CPU workers)")] = False,
     workers: Annotated[int, typer.Option(help="Ray workers (with --ray)")] = 2,
     max_steps: Annotated[int, typer.Option(help="stop after this many optimisation steps (-1: no limit)")] = -1,
@@ -112,12 +121,15 @@ def train_command(
         progress=not as_json,
         max_steps=max_steps,
         ray_workers=workers if ray else 0,
+        accelerator=accelerator,
     )
+    if accelerator not in ("cpu", "gpu"):
+        raise BadInput(f"--accelerator {accelerator!r}: choose cpu or gpu")
     # libraries print to stdout (MLflow's "View run … at: URL" for a server): with --json it must
     # carry one JSON object only, so their chatter goes to stderr
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         outcome = _train(task, paths, fit, register_model, synthetic, labelled_weight, backbone, questionnaire,
-                         shuffle_labels)  # fmt: skip
+                         shuffle_labels, encoder, finetune_encoder)  # fmt: skip
     summary = {
         "task": outcome.task,
         "run_id": outcome.run_id,
@@ -138,7 +150,19 @@ def train_command(
     )
 
 
-def _train(task: Task, paths, fit, register_model, synthetic, labelled_weight, backbone, questionnaire, shuffle_labels):
+def _train(
+    task: Task,
+    paths,
+    fit,
+    register_model,
+    synthetic,
+    labelled_weight,
+    backbone,
+    questionnaire,
+    shuffle_labels,
+    encoder,
+    finetune_encoder=False,
+):
     if task == Task.diarizer:
         from training.diarizer import DiarizerSpec, train_diarizer
 
@@ -155,6 +179,8 @@ def _train(task: Task, paths, fit, register_model, synthetic, labelled_weight, b
         register=register_model,
         questionnaire=questionnaire,
         shuffle_labels=shuffle_labels,
+        encoder=encoder,
+        finetune_encoder=finetune_encoder,
     )
     return train(spec)
 

