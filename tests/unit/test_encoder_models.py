@@ -71,9 +71,8 @@ def test_answer_model_on_the_encoder_trains_and_round_trips(tiny, tmp_path, ques
 
 def test_a_model_trained_on_another_encoder_is_refused(tiny, tmp_path, questionnaire):
     from callqa.errors import ModelNotFound
-    from callqa.understanding.span_model import SpanNet
-
     from callqa.modelfiles import save_model_dir
+    from callqa.understanding.span_model import SpanNet
 
     cfg = SpanConfig(encoder="some-other-encoder:0123456789ab", word_dim=tiny.hidden, hidden=4, model_hidden=4)
     save_model_dir(SpanNet(cfg), cfg, tmp_path / "m")
@@ -133,7 +132,9 @@ def test_classifiers_on_the_encoder_train_and_round_trip(task, tiny, tmp_path, q
     calls = [*generate_calls(8, seed=5), supplier_call.model_copy(update={"call_type": "cold_call"})]
     data = prepare_classifier(task, calls, questionnaire, show_progress=False, encoder=tiny)
     assert data.train[0].turns.shape[1] == data.featurizer.turn_dim == tiny.hidden + 13
-    cfg = ClassifierConfig(type=task, labels=LABELS[task], hidden=8, encoder=tiny.name, turn_dim=data.featurizer.turn_dim)
+    cfg = ClassifierConfig(
+        type=task, labels=LABELS[task], hidden=8, encoder=tiny.name, turn_dim=data.featurizer.turn_dim
+    )
     module = ClassifierModule(cfg)
     before = {k: v.clone() for k, v in module.net.state_dict().items()}
     train, val = classifier_loaders(data, batch_size=4, seed=0)
