@@ -37,10 +37,11 @@ models: install ## Build and briefly train the default speech models into .callq
 
 TRAIN_DIR ?= .callqa/train
 DEV_DATA ?= ../shared/data/dev_calls*.jsonl
-ANSWERS_ARGS ?= --synthetic 600 --epochs 12 --labelled-weight 8 --max-minutes 9
+ANSWERS_ARGS ?= --synthetic 600 --epochs 8 --labelled-weight 8 --max-minutes 7
 CLASSIFIER_ARGS ?= --synthetic 800 --epochs 15 --labelled-weight 8 --max-minutes 3
 
-train: install ## Main training job: fine-tune answers, errors, call type; the gate promotes on the held-out dev half
+train: install ## Main training job: encoder (built once), then answers, errors, call type; the gate promotes on the held-out dev half
+	$(BIN)/callqa encoder build --register
 	$(BIN)/callqa split --data "$(DEV_DATA)" --out $(TRAIN_DIR)/data
 	$(BIN)/callqa train answers --data $(TRAIN_DIR)/data/tune.jsonl $(ANSWERS_ARGS)
 	$(BIN)/callqa gate answers --data $(TRAIN_DIR)/data/held_out.jsonl

@@ -102,7 +102,7 @@ def prepare_classifier(
     lexicon = load_lexicon(get_settings().lexicon)
     zero_shot = ZeroShotAnswerExtractor(questionnaire, lexicon=lexicon)
     measure = MeasureText(lexicon, zero_shot)
-    featurizer = TurnFeaturizer(lexicon, zero_shot.vectors, encoder=encoder)
+    featurizer = TurnFeaturizer(lexicon, zero_shot.vectors, encoder=encoder, task=task)
     items = []
     calls = [c for c in calls if target_of(task, c) is not None]
     docs = [CallDocument.build(c.to_call(), lexicon) for c in calls]

@@ -366,6 +366,7 @@ def _train_classifier(spec, calls, questionnaire, target, run_id, tracking_uri, 
         path_drop=ERRORS_PATH_DROP if spec.task == "errors" else 0.0,
         encoder=enc.encoder.name if enc else None,
         turn_dim=data.featurizer.turn_dim,
+        metric_dim=data.featurizer.metric_dim,
     )
     module = ClassifierModule(config, lr=spec.fit.lr)
     train_loader, val_loader = classifier_loaders(data, spec.fit.batch_size, spec.fit.seed)

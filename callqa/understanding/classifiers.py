@@ -44,6 +44,9 @@ TURN_FLAGS = 13
 BASE_METRICS = 16
 # one rule cue per error id (``error_cues``), appended to the call metrics
 METRIC_FEATURES = BASE_METRICS + len(ErrorId)
+# the call-type model: per type a rule cue and, with an encoder, its zero-shot prior (``CallTypePrior``)
+CALLTYPE_FEATURES = BASE_METRICS + 2 * len(CallType)
+OPENING_TURNS = 6
 CUE_PRIOR = 2.0  # initial weight of each error's own cue on its logit
 # The default questionnaire's questions about the client's needs: a sales call that asks none misses needs discovery.
 NEEDS_TOPICS = frozenset({"planned_equipment", "selection_criteria", "frequent_items"})
@@ -61,6 +64,9 @@ class ClassifierConfig(BaseModel):
     """The pretrained encoder whose per-turn states are the turn vectors (``encoder_id``); None: navec
     means and hashed lemma n-grams."""
     turn_dim: int = WORD_DIM + HASH_DIM + TURN_FLAGS
+    metric_dim: int = METRIC_FEATURES
+    """Call-level inputs: the metrics plus one cue per error (errors), or per call type two: its phrase
+    cue and its encoder prior (call type, ``CALLTYPE_FEATURES``)."""
     hidden: int = 64
     dropout: float = 0.3
     # training only: the share of calls whose turn-reading path is switched off, so the call-level
@@ -85,12 +91,15 @@ class TurnAttentionNet(nn.Module):
         self.gru = nn.GRU(h, h, batch_first=True, bidirectional=True)
         self.attend = nn.Linear(2 * h, n)  # one attention query per label
         self.label_w = nn.Parameter(torch.randn(n, 2 * h) * 0.05)
-        self.metrics = nn.Linear(METRIC_FEATURES, n)
+        self.metrics = nn.Linear(cfg.metric_dim, n)
         self.bias = nn.Parameter(torch.zeros(n))
         self.path_drop = cfg.path_drop
-        if cfg.labels == [e.value for e in ErrorId]:  # each error starts out trusting its own rule cue
+        cues = cfg.metric_dim - BASE_METRICS
+        if cues >= n and cues % n == 0:  # each label starts out trusting its own cue (and prior)
             with torch.no_grad():
-                self.metrics.weight[:, BASE_METRICS:] += CUE_PRIOR * torch.eye(n)
+                for k in range(cues // n):
+                    start = BASE_METRICS + k * n
+                    self.metrics.weight[:, start : start + n] += CUE_PRIOR * torch.eye(n)
                 self.bias -= CUE_PRIOR / 2
 
     def forward(
@@ -222,6 +231,64 @@ def error_cues(doc: CallDocument, metrics: CallMetrics, lexicon: Lexicon) -> np.
     return np.array([cues[e] for e in ErrorId], np.float32)
 
 
+def call_level_task(config: ClassifierConfig) -> str:
+    """Which call-level inputs a model was trained with: call-type cues and priors, or the error cues
+    (error models, and call-type models made before the call-type cues existed)."""
+    return "calltype" if config.type == "calltype" and config.metric_dim == CALLTYPE_FEATURES else "errors"
+
+
+class CallTypeProfile(BaseModel):
+    """One call type: a description (its encoder prior) and phrases heard in such calls' openings."""
+
+    description: str
+    cues: tuple[str, ...]
+
+
+def load_call_types(path: Path | None = None) -> dict[CallType, CallTypeProfile]:
+    """The call types' descriptions and cues (``resources/call_types.yaml``), one per ``CallType``."""
+    import yaml
+
+    from callqa.errors import ConfigError
+    from callqa.settings import RESOURCES
+
+    path = path or RESOURCES / "call_types.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        found = {CallType(k): CallTypeProfile.model_validate(v) for k, v in raw.items()}
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    missing = [t.value for t in CallType if t not in found]
+    if missing:
+        raise ConfigError(f"{path}: no entry for {', '.join(missing)}")
+    return found
+
+
+def calltype_cues(doc: CallDocument, profiles: Mapping[CallType, CallTypeProfile]) -> np.ndarray:
+    """Per call type (``CallType`` order): 1 when one of its phrases is said in the call's opening."""
+    opening = " ".join(t.text for t in doc.turns[:OPENING_TURNS])
+    return np.array([float(has_phrase(opening, tuple(profiles[t].cues))) for t in CallType], np.float32)
+
+
+class CallTypePrior:
+    """The encoder's zero-shot view of the call type: how close the call's opening (the mean encoder state
+    of its first turns) is to each type's description, relative to the other types."""
+
+    def __init__(self, encoder: TextEncoder, profiles: Mapping[CallType, CallTypeProfile], span: float = 0.04) -> None:
+        self.encoder = encoder
+        self.descriptions = encoder.embed([profiles[t].description for t in CallType], "query")
+        self.span = span
+
+    def __call__(self, doc: CallDocument) -> np.ndarray:
+        enc = self.encoder.encoding_of(doc)
+        opening = enc.turn_states[: min(OPENING_TURNS, len(enc.turn_states))]
+        if not len(opening):
+            return np.zeros(len(CallType), np.float32)
+        v = opening.mean(0)
+        v = v / (np.linalg.norm(v) or 1.0)
+        cos = self.descriptions @ v
+        return np.clip((cos - np.median(cos)) / self.span, 0.0, 1.5).astype(np.float32)
+
+
 class TurnFeaturizer:
     """Turns and metrics → arrays for ``TurnAttentionNet``.
 
@@ -231,12 +298,20 @@ class TurnFeaturizer:
     """
 
     def __init__(
-        self, lexicon: Lexicon, vectors: WordVectors | None = None, encoder: TextEncoder | None = None
+        self,
+        lexicon: Lexicon,
+        vectors: WordVectors | None = None,
+        encoder: TextEncoder | None = None,
+        task: str = "errors",
     ) -> None:
         self.lexicon = lexicon
         self.encoder = encoder
+        self.task = task
         self.vectors = vectors or (load_word_vectors() if encoder is None else None)
         self.turn_dim = (encoder.hidden if encoder is not None else WORD_DIM + HASH_DIM) + TURN_FLAGS
+        self.call_types = load_call_types() if task == "calltype" else None
+        self.prior = CallTypePrior(encoder, self.call_types) if self.call_types and encoder is not None else None
+        self.metric_dim = CALLTYPE_FEATURES if task == "calltype" else METRIC_FEATURES
 
     def _text_vector(self, turn: TurnDoc, words: list) -> np.ndarray:
         assert self.vectors is not None
@@ -284,7 +359,12 @@ class TurnFeaturizer:
             rows.append(np.concatenate([text_vec, np.array(flags, np.float32)]))
         if not rows:
             rows.append(np.zeros(self.turn_dim, np.float32))
-        call_level = np.concatenate([metric_vector(metrics), error_cues(doc, metrics, self.lexicon)])
+        if self.call_types is not None:
+            prior = self.prior(doc) if self.prior is not None else np.zeros(len(CallType), np.float32)
+            cues = np.concatenate([calltype_cues(doc, self.call_types), prior])
+        else:
+            cues = error_cues(doc, metrics, self.lexicon)
+        call_level = np.concatenate([metric_vector(metrics), cues])
         return CallVectors(doc.call.call_id, np.stack(rows).astype(np.float32), call_level)
 
 
@@ -339,7 +419,7 @@ class TurnClassifier:
         self.net = net.eval()
         self.config = config
         self.name = name
-        self.featurizer = featurizer or TurnFeaturizer(lexicon)
+        self.featurizer = featurizer or TurnFeaturizer(lexicon, task=call_level_task(config))
         self.runner: ClassifierRunner = runner or TorchClassifierRunner(self.net)
 
     def with_runner(self, runner: ClassifierRunner) -> TurnClassifier:
@@ -361,7 +441,7 @@ class TurnClassifier:
             config,
             lexicon,
             name=name or f"{config.type}:{Path(path).name}",
-            featurizer=TurnFeaturizer(lexicon, encoder=encoder),
+            featurizer=TurnFeaturizer(lexicon, encoder=encoder, task=call_level_task(config)),
         )
 
     def save(self, path: str | Path) -> Path:

@@ -72,7 +72,7 @@ def classifier_signature(
     turn_dim = config.turn_dim if config is not None else ClassifierConfig(type="errors", labels=[]).turn_dim
     inputs = (
         TensorSpec("turns", "float32", (-1, turn_dim)),
-        TensorSpec("metrics", "float32", (METRIC_FEATURES,)),
+        TensorSpec("metrics", "float32", (config.metric_dim if config is not None else METRIC_FEATURES,)),
         TensorSpec("lengths", "int64", (1,), ()),
     )
     outputs = (TensorSpec("logits", "float32", (-1,)), TensorSpec("attention", "float32", (-1, -1)))
@@ -104,7 +104,7 @@ def classifier_example(
     turn_dim = config.turn_dim if config is not None else ClassifierConfig(type="errors", labels=[]).turn_dim
     return {
         "turns": rng.random((batch, turns, turn_dim), dtype=np.float32),
-        "metrics": rng.random((batch, METRIC_FEATURES), dtype=np.float32),
+        "metrics": rng.random((batch, config.metric_dim if config is not None else METRIC_FEATURES), dtype=np.float32),
         "lengths": np.maximum(1, turns - np.arange(batch) * 2).astype(np.int64),
     }
 

@@ -37,7 +37,7 @@ from training.fit import FitOptions, fit
 def test_one_step_then_round_trip_through_the_pipeline(task, tmp_path, questionnaire, supplier_call):
     calls = [*generate_calls(8, seed=5), supplier_call.model_copy(update={"call_type": "cold_call"})]
     data = prepare_classifier(task, calls, questionnaire, show_progress=False)
-    cfg = ClassifierConfig(type=task, labels=LABELS[task], hidden=8)
+    cfg = ClassifierConfig(type=task, labels=LABELS[task], hidden=8, metric_dim=data.featurizer.metric_dim)
     module = ClassifierModule(cfg)
     before = {k: v.clone() for k, v in module.net.state_dict().items()}
     train, val = classifier_loaders(data, batch_size=4, seed=0)

@@ -133,7 +133,12 @@ def test_classifiers_on_the_encoder_train_and_round_trip(task, tiny, tmp_path, q
     data = prepare_classifier(task, calls, questionnaire, show_progress=False, encoder=tiny)
     assert data.train[0].turns.shape[1] == data.featurizer.turn_dim == tiny.hidden + 13
     cfg = ClassifierConfig(
-        type=task, labels=LABELS[task], hidden=8, encoder=tiny.name, turn_dim=data.featurizer.turn_dim
+        type=task,
+        labels=LABELS[task],
+        hidden=8,
+        encoder=tiny.name,
+        turn_dim=data.featurizer.turn_dim,
+        metric_dim=data.featurizer.metric_dim,
     )
     module = ClassifierModule(cfg)
     before = {k: v.clone() for k, v in module.net.state_dict().items()}
