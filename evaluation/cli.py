@@ -174,13 +174,23 @@ def evaluate_speech_command(
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N recordings")] = None,
     asr: AsrOpt = None,
     diarizer: DiarizerOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="answers model: champion (default when one exists), zero-shot, a dir, models:/…"),
+    ] = None,
 ) -> None:
     """Score diarization (DER, JER), ASR (WER, CER), roles, answers from audio and speed on recordings with truth."""
-    from callqa.pipeline import CallAnalyzer
+    from callqa import registry
+    from callqa.models import CHAMPION
+    from callqa.pipeline import CallAnalyzer, build_text_pipeline
     from evaluation.speech import evaluate_speech, find_samples, write_speech_report
 
     samples = find_samples(data, use_channel_map=channel_map)[:limit]
-    analyzer = CallAnalyzer(load_questionnaire(), settings_with_backends(asr, diarizer))
+    settings = settings_with_backends(asr, diarizer)
+    questionnaire = load_questionnaire()
+    spec = model or (CHAMPION if registry.champion("answers", settings) is not None else ZERO_SHOT)
+    text = build_text_pipeline(questionnaire, load_answer_extractor(spec, questionnaire, settings), settings)
+    analyzer = CallAnalyzer(questionnaire, settings, text=text)
     evaluation = evaluate_speech(samples, analyzer, progress=not as_json)
     if report_dir is not None:
         err.print(f"report: {write_speech_report(evaluation, data, report_dir)}")

@@ -279,7 +279,7 @@ def _train_answers(
     metrics = _fit(module, train_loader, val_loader, spec, run_id, tracking_uri)
     module.use_average()
     extractor = SpanAnswerExtractor(module.net, config, questionnaire, featurizer=data.featurizer)
-    metrics |= calibrate(extractor, data.calibration)
+    metrics |= calibrate(extractor, data.calibration, tune_threshold=enc is None)
     if data.style is not None:
         metrics |= {f"span_style_widen.{qid}": rate for qid, rate in data.style.widen.items()}
     config.trained_on = {"dataset_hash": dataset_hash(calls), "calls": len(calls)}
@@ -334,7 +334,7 @@ def _finetune_answers(spec, data, config, questionnaire, target, run_id, trackin
     featurizer = SpanFeaturizer(questionnaire, encoder=tuned)
     calibration = [featurizer.features(c.to_call(), labelled=c) for c in data.calibration_calls]
     extractor = SpanAnswerExtractor(module.net, config, questionnaire, featurizer=featurizer)
-    metrics |= calibrate(extractor, calibration)
+    metrics |= calibrate(extractor, calibration, tune_threshold=False)
     config.trained_on = {"dataset_hash": dataset_hash(calls), "calls": len(calls), "fine_tuned_encoder": True}
     extractor.save(target)
     return metrics

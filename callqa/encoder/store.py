@@ -194,7 +194,7 @@ class EncodingCache:
     def __init__(self, encoder: TextEncoder, root: Path) -> None:
         self.encoder = encoder
         key = f"{encoder.name}|{type(encoder.backend).__name__}|{getattr(encoder.backend, 'path', '')}"
-        key += f"|{encoder.window}|{encoder.stride}"
+        key += f"|{encoder.window}|{encoder.stride}|{encoder.max_batch}"
         self.root = root / hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _file(self, call: Call) -> Path:

@@ -105,3 +105,42 @@ def test_the_api_answers_through_triton_when_its_url_is_set(protocol, triton, mo
             [(a["question_id"], a["turn"], a["text"], round(a["confidence"], 4)) for a in r.json()["answers"]]
         )
     assert results[0] and results[0] == results[1]
+
+
+@pytest.fixture(scope="module")
+def encoder_model(tmp_path_factory, questionnaire):
+    """An answer model on a (tiny) pretrained encoder, and a Triton repository that serves both."""
+    from callqa.encoder.store import open_encoder
+    from callqa.settings import EncoderSettings, Settings
+    from callqa.understanding.span_model import SpanFeaturizer
+    from tests.builders import make_tiny_encoder
+
+    root = tmp_path_factory.mktemp("encoder-model")
+    options = EncoderSettings(path=make_tiny_encoder(root / "tiny"), window=48, stride=32)
+    encoder = open_encoder(options.path, options)
+    featurizer = SpanFeaturizer(questionnaire, encoder=encoder)
+    torch.manual_seed(0)
+    cfg = SpanConfig(
+        hidden=8, model_hidden=8, window=40, stride=20, threshold=-1e9, encoder=encoder.name,
+        word_dim=encoder.hidden, question_dim=int(featurizer.questions.shape[1]), pair_dim=featurizer.pair_dim,
+    )  # fmt: skip
+    span = SpanAnswerExtractor(SpanNet(cfg), cfg, questionnaire, featurizer=featurizer)
+    span.save(root / "answers")
+    repo = root / "repository"
+    models = build_repository(repo, {"answers": str(root / "answers")}, settings=Settings(encoder=options))
+    assert {m.name for m in models} == {"answers", "encoder"}
+    with TritonServer(repo) as srv:
+        yield span, srv
+
+
+def test_the_encoder_runs_on_triton_with_the_same_answers(encoder_model, supplier_call):
+    """Token ids go to Triton's ``encoder`` model, states come back: the answers are the in-process ones."""
+    span, srv = encoder_model
+    calls = [c.to_call() for c in [*generate_calls(3, seed=9), supplier_call]]
+    local = [span.extract(c) for c in calls]
+    remote = triton_answer_extractor(span, srv.grpc_url)
+    assert type(remote.featurizer.encoder.backend).__name__ == "TritonStates"
+    assert type(span.featurizer.encoder.backend).__name__ == "OnnxStates"  # the in-process one is untouched
+    assert _key(remote.extract_many(calls)) == _key(local)
+    remote_conf = [a.confidence for per in remote.extract_many(calls) for a in per]
+    assert np.allclose(remote_conf, [a.confidence for per in local for a in per], atol=1e-3)
