@@ -37,7 +37,7 @@ models: install ## Build and briefly train the default speech models into .callq
 
 TRAIN_DIR ?= .callqa/train
 DEV_DATA ?= ../shared/data/dev_calls*.jsonl
-ANSWERS_ARGS ?= --synthetic 600 --epochs 8 --labelled-weight 8 --max-minutes 7
+ANSWERS_ARGS ?= --synthetic 600 --epochs 16 --labelled-weight 8 --max-minutes 9
 CLASSIFIER_ARGS ?= --synthetic 800 --epochs 15 --labelled-weight 8 --max-minutes 3
 
 train: install ## Main training job: encoder (built once), then answers, errors, call type; the gate promotes on the held-out dev half

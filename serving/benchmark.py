@@ -2,8 +2,9 @@
 
 Three measurements on the same synthetic 5-minute transcripts:
 
-* the pretrained encoder (e5) with a QA head, and other HF extractive-QA models, served our way (``HFSpanAnswerExtractor.extract_many``: every question ×
-  window of a batch of calls in one tokenizer call and few forwards, the batch a Ray Serve
+* the pretrained encoder (e5) with a QA head, and other HF extractive-QA models, served our way
+  (``HFSpanAnswerExtractor.extract_many``: every question × window of a batch of calls in one
+  tokenizer call and few forwards, the batch a Ray Serve
   ``@serve.batch`` would hand over) against the same model run the naive way: a HuggingFace
   ``pipeline("question-answering")`` called once per question (``NaiveQAPipeline`` below);
 * that ratio for several model sizes (random weights: speed does not depend on them);

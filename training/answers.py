@@ -212,15 +212,27 @@ def renderings(call: LabelledCall, questionnaire: Questionnaire) -> list[Labelle
     return [raw.model_copy(update={"call_id": f"{call.call_id}~asr"})]
 
 
-def loaders(data: SpanData, config: SpanConfig, batch_size: int, seed: int) -> tuple[DataLoader, DataLoader | None]:
+def loaders(
+    data: SpanData, config: SpanConfig, batch_size: int, seed: int, vary_questions: bool = False
+) -> tuple[DataLoader, DataLoader | None]:
+    """Training and calibration batches. ``vary_questions``: each training batch reads every question as
+    one of its texts drawn at random (``SpanFeaturizer.question_variants``), the served vector half the time."""
     questions = data.featurizer.questions
     gen = torch.Generator().manual_seed(seed)
+    variants = data.featurizer.question_variants() if vary_questions else None
+    rng = np.random.default_rng(seed)
+
+    def train_questions() -> np.ndarray:
+        if variants is None:
+            return questions
+        return np.stack([v[0] if rng.random() < 0.5 else v[rng.integers(len(v))] for v in variants])
+
     train = DataLoader(
         data.train_windows(config),
         batch_size=batch_size,
         shuffle=True,
         generator=gen,
-        collate_fn=lambda b: collate(b, questions),
+        collate_fn=lambda b: collate(b, train_questions()),
     )
     val_w = data.val_windows(config)
     val = DataLoader(val_w, batch_size=batch_size, collate_fn=lambda b: collate(b, questions)) if val_w else None

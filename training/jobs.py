@@ -269,6 +269,9 @@ def _train_answers(
         word_dim=data.featurizer.word_dim,
         question_dim=int(data.featurizer.questions.shape[1]),
         pair_dim=data.featurizer.pair_dim,
+        # encoder states already know their context: two convolutions instead of the navec model's BiLSTM
+        # (dev cross-validation 0.764 with 16 epochs against 0.767 with 12 of the BiLSTM, in less time)
+        context="conv" if enc else "lstm",
     )
     if spec.finetune_encoder:
         if enc is None:

@@ -292,6 +292,20 @@ class SpanFeaturizer:
         self.pair_dim = len(PAIR_FEATURES) + (len(MEANING_FEATURES) if encoder is not None else 0)
         self.questions = self._question_vectors()
 
+    def question_variants(self) -> list[np.ndarray]:
+        """Per question, its vector as served (first row) and as each of its texts alone (the question,
+        each paraphrase): training draws among them, so the network reads what a question asks rather
+        than the ten vectors of one questionnaire (a questionnaire with bare texts gives only the second)."""
+        if self.encoder is None:
+            return [row[None] for row in self.questions]
+        out = []
+        for profile, served in zip(self.zero_shot.profiles, self.questions, strict=True):
+            q = profile.question
+            texts = self.encoder.embed([q.text, *q.paraphrases], "query")
+            tail = served[self.encoder.hidden :]
+            out.append(np.stack([served, *(np.concatenate([t, tail]).astype(np.float32) for t in texts)]))
+        return out
+
     def _question_vectors(self) -> np.ndarray:
         rows = []
         for profile in self.zero_shot.profiles:
