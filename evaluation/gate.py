@@ -14,8 +14,11 @@ difference candidate − champion:
   confidence: its F1 falls by more than ``max_drop`` (2 points) in at least ``confidence`` of the
   resamples. A single-answer wobble stays below that; a drop seen across many calls does not.
 
-With no champion yet the first version is promoted (answers: the zero-shot baseline stands in
-as the champion). The decision, the statistics, both scores and the report go into the
+With no champion yet a baseline stands in as the champion, and the first version must beat it
+the same way: answers, the zero-shot extractor; errors and call type, the best constant answer on
+the held-out calls themselves (the majority call type; per error id, flag it on every call when most
+calls have it, else never) — a bar a classifier that learned nothing cannot pass.
+The decision, the statistics, both scores and the report go into the
 candidate's MLflow run.
 """
 
@@ -179,6 +182,24 @@ def call_counts(task: str, evaluation: Evaluation) -> CallCounts:
     return CallCounts.build(calls, [CALL_TYPE], cells)
 
 
+def constant_baseline(task: str, evaluation: Evaluation, held_out: Sequence[LabelledCall]) -> tuple[str, CallCounts]:
+    """The best constant classifier on ``held_out`` (its own labels: a conservative bar) and its counts,
+    aligned with the candidate's ``evaluation`` (errors or calltype)."""
+    scored = {c.call_id for c in evaluation.classified}
+    calls = [c for c in held_out if c.call_id in scored]
+    if task == "calltype":
+        kinds = [str(c.call_type) for c in calls if c.call_type is not None]
+        majority = max(sorted(set(kinds)), key=kinds.count) if kinds else ""
+        cells = ((c.call_id, CALL_TYPE, True, True, str(c.call_type) == majority) for c in calls if c.call_type)
+        return f"always {majority}", CallCounts.build([c.call_id for c in calls], [CALL_TYPE], cells)
+    ids = list(evaluation.summary.per_error or {})
+    gold = {c.call_id: frozenset(str(e) for e in c.errors) for c in calls}
+    flagged = {e for e in ids if 2 * sum(e in g for g in gold.values()) > len(gold)}
+    cells = ((cid, e, e in g, e in flagged, e in g and e in flagged) for cid, g in gold.items() for e in ids)
+    label = "flags " + (", ".join(sorted(flagged)) + " on every call" if flagged else "nothing")
+    return label, CallCounts.build(list(gold), ids, cells)
+
+
 def _f1(gold: np.ndarray, pred: np.ndarray, match: np.ndarray, empty: float) -> np.ndarray:
     """F1 from counts, as ``evaluation.metrics`` defines it: 2·matched / (gold + predicted)."""
     total = gold + pred
@@ -249,13 +270,23 @@ def decide(
     """
     rule = rule or GateRule()
     metric, cand, cand_items = score_of(task, candidate)
-    if champion is None:
+    if champion is None and champion_calls is None:
         return Verdict(True, f"no champion yet; {metric} {cand:.3f}", {})
-    _, champ, champ_items = score_of(task, champion)
+    if champion is None:  # a constant baseline, known only by its counts
+        assert champion_calls is not None
+        total, per_item = task_scores(
+            task, champion_calls.gold.sum(0), champion_calls.pred.sum(0), champion_calls.match.sum(0)
+        )
+        champ = float(total)
+        champ_items = {} if task == "calltype" else dict(zip(champion_calls.items, per_item.tolist(), strict=True))
+    else:
+        _, champ, champ_items = score_of(task, champion)
     drops = {k: round(champ_items[k] - v, 4) for k, v in cand_items.items() if k in champ_items}
     if candidate_calls is None or champion_calls is None:
         raise ValueError("the gate compares per-call scores: pass candidate_calls and champion_calls")
     for name, summary_score, counts in (("candidate", cand, candidate_calls), ("champion", champ, champion_calls)):
+        if name == "champion" and champion is None:
+            continue
         total = task_scores(task, counts.gold.sum(0), counts.pred.sum(0), counts.match.sum(0))[0]
         if abs(float(total) - summary_score) > 1e-6:
             raise ValueError(
@@ -273,7 +304,8 @@ def decide(
             drops,
             stats,
         )
-    if stats.worst_item is not None and stats.worst_item_p_worse >= rule.confidence:
+    # the per-item rule protects what a champion's users rely on; a constant baseline serves nobody per item
+    if champion is not None and stats.worst_item is not None and stats.worst_item_p_worse >= rule.confidence:
         item = stats.worst_item
         return Verdict(
             False,
@@ -283,9 +315,9 @@ def decide(
             drops,
             stats,
         )
-    safe = (
-        "" if task == "calltype" else f"; no item drops more than {100 * rule.max_drop:g} points with {sure} confidence"
-    )
+    safe = f"; no item drops more than {100 * rule.max_drop:g} points with {sure} confidence"
+    if task == "calltype" or champion is None:
+        safe = ""
     return Verdict(True, f"{metric} {cand:.3f} > {champ:.3f}, {better}{safe}", drops, stats)
 
 
@@ -320,6 +352,10 @@ def run_gate(
         champ_label = ZERO_SHOT
     else:
         champ_eval, champ_label = None, "none"
+    baseline_calls, baseline_label = None, None
+    if champ_eval is None:
+        baseline_label, baseline_calls = constant_baseline(task, cand_eval, held_out)
+        champ_label = baseline_label
     baseline = None
     if task == "answers":
         base_eval = (
@@ -332,14 +368,19 @@ def run_gate(
         cand_eval.summary,
         champ_eval.summary if champ_eval else None,
         call_counts(task, cand_eval),
-        call_counts(task, champ_eval) if champ_eval else None,
+        call_counts(task, champ_eval) if champ_eval else baseline_calls,
         rule,
     )
     promoted, reason = verdict.promoted, verdict.reason
     if current is not None and str(current.version) == str(version):
         promoted, reason = False, f"version {version} already is the champion"
     metric, cand_score, _ = score_of(task, cand_eval.summary)
-    champ_score = score_of(task, champ_eval.summary)[1] if champ_eval else 0.0
+    if champ_eval is not None:
+        champ_score = score_of(task, champ_eval.summary)[1]
+    else:
+        assert baseline_calls is not None
+        sums = (baseline_calls.gold.sum(0), baseline_calls.pred.sum(0), baseline_calls.match.sum(0))
+        champ_score = float(task_scores(task, *sums)[0])
     decision = GateDecision(
         task=task,
         candidate=f"{name}/{version}",

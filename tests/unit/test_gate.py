@@ -18,6 +18,7 @@ from evaluation.gate import (
     GateDecision,
     GateRule,
     call_counts,
+    constant_baseline,
     decide,
     gate_markdown,
     task_scores,
@@ -279,3 +280,43 @@ def test_markdown_shows_the_bootstrap():
     assert f"better in {100 * v.bootstrap.p_better:.1f}% of resamples" in md
     assert "Least safe item: d" in md and "| d | +20.0 | 1.000 |" in md
     assert GateDecision.model_validate_json(d.model_dump_json()) == d  # the --json output round-trips
+
+
+def _classified_evaluation(calls, predicted: dict[str, tuple[list[str], str]]) -> Evaluation:
+    scorer = ClassificationScorer(e.value for e in ErrorId)
+    for call in calls:
+        errors, kind = predicted[call.call_id]
+        scorer.add(call, errors, kind)
+    fields = _summary(0.0, {}).model_dump() | scorer.result().model_dump(exclude={"call_type_n"})
+    summary = EvaluationSummary(**fields)
+    return Evaluation(summary=summary, outcomes=[], results=[], classified=scorer.calls)
+
+
+def test_a_first_classifier_must_beat_the_best_constant_answer():
+    """No champion yet: the majority call type (per error id, the majority flag) stands in for one."""
+    kinds = ["cold_call"] * 24 + ["follow_up"] * 10 + ["spam"] * 6
+    calls = [
+        make_labelled(("AGENT", "Алло"), call_id=f"c{i}", call_type=k, errors=["filler_words"] if i % 3 else [])
+        for i, k in enumerate(kinds)
+    ]
+    lazy = _classified_evaluation(calls, {c.call_id: (["filler_words"], "cold_call") for c in calls})
+    label, base = constant_baseline("calltype", lazy, calls)
+    assert label == "always cold_call"
+    assert float(task_scores("calltype", base.gold.sum(0), base.pred.sum(0), base.match.sum(0))[0]) == 0.6
+    v = decide("calltype", lazy.summary, None, call_counts("calltype", lazy), base)
+    assert not v.promoted and "not better" in v.reason  # learned nothing: refused, not "no champion yet"
+    good = _classified_evaluation(
+        calls, {c.call_id: (["filler_words"], str(c.call_type) if i % 8 else "spam") for i, c in enumerate(calls)}
+    )
+    base = constant_baseline("calltype", good, calls)[1]
+    v = decide("calltype", good.summary, None, call_counts("calltype", good), base)
+    assert v.promoted and v.bootstrap is not None and v.bootstrap.observed_diff == pytest.approx(0.875 - 0.6)
+
+    label, base = constant_baseline("errors", lazy, calls)
+    assert label == "flags filler_words on every call"  # 26 of 40 calls have it
+    v = decide("errors", lazy.summary, None, call_counts("errors", lazy), base)
+    assert not v.promoted  # identical to the constant: a tie is not better
+    exact = _classified_evaluation(calls, {c.call_id: ([str(e) for e in c.errors], "cold_call") for c in calls})
+    base = constant_baseline("errors", exact, calls)[1]
+    v = decide("errors", exact.summary, None, call_counts("errors", exact), base)
+    assert v.promoted
