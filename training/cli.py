@@ -91,6 +91,13 @@ def train_command(
         bool,
         typer.Option("--finetune-encoder", help="answers: train the encoder with the head, end to end (GPU recipe)"),
     ] = False,
+    vary_questions: Annotated[
+        bool,
+        typer.Option(
+            "--vary-questions/--fixed-questions",
+            help="answers on the encoder: train on each question's texts drawn at random (default) or as served",
+        ),
+    ] = True,
     accelerator: Annotated[str, typer.Option(help="cpu | gpu (Lightning accelerator)")] = "cpu",
     ray: Annotated[bool, typer.Option("--ray", help="train with Ray Train (TorchTrainer, DDP on CPU workers)")] = False,
     workers: Annotated[int, typer.Option(help="Ray workers (with --ray)")] = 2,
@@ -129,7 +136,7 @@ def train_command(
     # carry one JSON object only, so their chatter goes to stderr
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         outcome = _train(task, paths, fit, register_model, synthetic, labelled_weight, backbone, questionnaire,
-                         shuffle_labels, encoder, finetune_encoder)  # fmt: skip
+                         shuffle_labels, encoder, finetune_encoder, vary_questions)  # fmt: skip
     summary = {
         "task": outcome.task,
         "run_id": outcome.run_id,
@@ -162,6 +169,7 @@ def _train(
     shuffle_labels,
     encoder,
     finetune_encoder=False,
+    vary_questions=True,
 ):
     if task == Task.diarizer:
         from training.diarizer import DiarizerSpec, train_diarizer
@@ -181,6 +189,7 @@ def _train(
         shuffle_labels=shuffle_labels,
         encoder=encoder,
         finetune_encoder=finetune_encoder,
+        vary_questions=vary_questions,
     )
     return train(spec)
 

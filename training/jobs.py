@@ -44,6 +44,9 @@ class TrainSpec:
     backbone: str | None = None  # answers: a HuggingFace QA checkpoint directory (its own encoder and head)
     encoder: bool = True  # text tasks read the pretrained encoder's states (False: navec + lexical features)
     finetune_encoder: bool = False  # answers: train the encoder with the head, end to end (the GPU recipe)
+    # answers on the encoder: each batch reads a question as one of its texts (the question or a paraphrase,
+    # or all as served), so the head learns what a question asks, not one questionnaire's ten vectors
+    vary_questions: bool = True
     fit: FitOptions = field(default_factory=FitOptions)
     register: bool = True
     questionnaire: Path | None = None
@@ -194,6 +197,7 @@ def train(spec: TrainSpec, settings: Settings | None = None, out_dir: Path | Non
             "ray_workers": spec.fit.ray_workers,
             "accelerator": spec.fit.accelerator,
             "finetune_encoder": spec.finetune_encoder,
+            "vary_questions": spec.vary_questions,
             "shuffled_labels": spec.shuffle_labels,
         }
         mlflow.log_params(params)
@@ -278,7 +282,8 @@ def _train_answers(
             raise BadInput("--finetune-encoder needs the encoder (drop --no-encoder)")
         return _finetune_answers(spec, data, config, questionnaire, target, run_id, tracking_uri, enc, calls)
     module = SpanModule(config, data.featurizer.questions, lr=spec.fit.lr, ema_decay=EMA_DECAY)
-    train_loader, val_loader = loaders(data, config, spec.fit.batch_size, spec.fit.seed)
+    vary = spec.vary_questions and enc is not None
+    train_loader, val_loader = loaders(data, config, spec.fit.batch_size, spec.fit.seed, vary_questions=vary)
     metrics = _fit(module, train_loader, val_loader, spec, run_id, tracking_uri)
     module.use_average()
     extractor = SpanAnswerExtractor(module.net, config, questionnaire, featurizer=data.featurizer)
