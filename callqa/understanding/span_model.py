@@ -355,6 +355,12 @@ class SpanFeaturizer:
                 *([typed.org, typed.role, typed.numbers, typed.dodge] if typed else [[], [], [], []]),
             ]
             pooled = encoding.pool(turn.index, [(t.start, t.end) for t in turn.tokens]) if encoding else None
+            rows = self._clause_rows(turn.index, ev, meaning, nq)
+            answered = [
+                (qi, a)
+                for qi, profile in enumerate(zs.profiles)
+                if (a := chosen.get(profile.question.id)) is not None and a.turn == turn.index
+            ]
             if encoding is not None:
                 pieces.extend(encoding.pieces(turn.index, [(t.start, t.end) for t in turn.tokens]))
             for k, tok in enumerate(turn.tokens):
@@ -381,27 +387,14 @@ class SpanFeaturizer:
                     float(ev.vendor_pitch),
                     pos / total,
                 ]
-                p = np.zeros((nq, self.pair_dim), np.float32)
-                for qi, profile in enumerate(zs.profiles):
-                    if turn.index in ev.clauses and ci is not None:
-                        rel, has_entity = ev.clauses[turn.index][ci][qi]
-                        p[qi, 0] = math.tanh(rel / 2)
-                        p[qi, 1] = float(has_entity)
-                    if turn.index in ev.anchors:
-                        p[qi, 2] = ev.anchors[turn.index][qi]
-                    if turn.index in ev.asks:
-                        p[qi, 3] = ev.asks[turn.index][qi]
-                    if tok.is_word:
+                p = rows(ci).copy()
+                if tok.is_word:
+                    for qi, profile in enumerate(zs.profiles):
                         p[qi, 4] = min(1.0, profile.cues.match(tok.lemma))
                         p[qi, 5] = min(1.0, profile.ask.match(tok.lemma))
-                    a = chosen.get(profile.question.id)
-                    if a is not None and a.turn == turn.index and a.char_start < tok.end and tok.start < a.char_end:
+                for qi, a in answered:
+                    if a.char_start < tok.end and tok.start < a.char_end:
                         p[qi, 6] = 1.0
-                if meaning is not None:
-                    clause_scores, anchor_scores = meaning
-                    if ci is not None and (turn.index, ci) in clause_scores:
-                        p[:, 7] = clause_scores[(turn.index, ci)]
-                    p[:, 8] = anchor_scores.get(turn.index, 0.0)
                 if pooled is not None:
                     vec = pooled[k]
                 else:
@@ -430,6 +423,33 @@ class SpanFeaturizer:
         if labelled is not None:
             features.gold = self.gold(features, labelled)
         return features
+
+    def _clause_rows(self, turn: int, ev, meaning, nq: int):
+        """A turn's pair features that do not depend on the token, per clause (None: outside any clause),
+        computed once per clause and copied into each of its tokens."""
+        cache: dict[int | None, np.ndarray] = {}
+
+        def row(ci: int | None) -> np.ndarray:
+            if ci in cache:
+                return cache[ci]
+            p = np.zeros((nq, self.pair_dim), np.float32)
+            if turn in ev.clauses and ci is not None:
+                for qi, (rel, has_entity) in enumerate(ev.clauses[turn][ci][:nq]):
+                    p[qi, 0] = math.tanh(rel / 2)
+                    p[qi, 1] = float(has_entity)
+            if turn in ev.anchors:
+                p[:, 2] = ev.anchors[turn][:nq]
+            if turn in ev.asks:
+                p[:, 3] = ev.asks[turn][:nq]
+            if meaning is not None:
+                clause_scores, anchor_scores = meaning
+                if ci is not None and (turn, ci) in clause_scores:
+                    p[:, 7] = clause_scores[(turn, ci)]
+                p[:, 8] = anchor_scores.get(turn, 0.0)
+            cache[ci] = p
+            return p
+
+        return row
 
     def _meaning(self, doc: CallDocument) -> tuple[dict[tuple[int, int], np.ndarray], dict[int, np.ndarray]]:
         """The encoder's clause relevance per (turn, clause), and per turn how closely the agent's turn
