@@ -258,15 +258,7 @@ def _train_answers(
     from callqa.understanding.span_model import SpanAnswerExtractor, SpanConfig
     from training.answers import SpanModule, calibrate, loaders, prepare
 
-    data = prepare(
-        calls,
-        questionnaire,
-        labelled_weight=spec.labelled_weight,
-        seed=spec.fit.seed,
-        show_progress=spec.fit.progress,
-        encoder=enc.encoder if enc else None,
-        encodings=enc.cache if enc else None,
-    )
+    data = prepare(calls, questionnaire, **_prepare_options(spec, enc))
     config = SpanConfig(
         questionnaire=questionnaire.name,
         encoder=enc.encoder.name if enc else None,
@@ -358,16 +350,7 @@ def _train_classifier(spec, calls, questionnaire, target, run_id, tracking_uri, 
         tune_thresholds,
     )
 
-    data = prepare_classifier(
-        spec.task,
-        calls,
-        questionnaire,
-        labelled_weight=spec.labelled_weight,
-        seed=spec.fit.seed,
-        show_progress=spec.fit.progress,
-        encoder=enc.encoder if enc else None,
-        encodings=enc.cache if enc else None,
-    )
+    data = prepare_classifier(spec.task, calls, questionnaire, **_prepare_options(spec, enc))
     config = ClassifierConfig(
         type=spec.task,
         labels=LABELS[spec.task],
@@ -384,6 +367,17 @@ def _train_classifier(spec, calls, questionnaire, target, run_id, tracking_uri, 
     config.trained_on = {"dataset_hash": dataset_hash(calls), "calls": len(calls)}
     classifier.save(target)
     return metrics
+
+
+def _prepare_options(spec: TrainSpec, enc: EncoderUse | None) -> dict:
+    """What featurising the training calls takes from the spec and the encoder (any text task)."""
+    return {
+        "labelled_weight": spec.labelled_weight,
+        "seed": spec.fit.seed,
+        "show_progress": spec.fit.progress,
+        "encoder": enc.encoder if enc else None,
+        "encodings": enc.cache if enc else None,
+    }
 
 
 def _fit(module, train_loader, val_loader, spec: TrainSpec, run_id: str, tracking_uri: str) -> dict[str, float]:

@@ -20,13 +20,12 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
+from callqa.encoder.runtime import render
 from callqa.errors import ModelNotFound
 from callqa.modelfiles import CONFIG_FILE
 from callqa.schemas import Answer, Call, Questionnaire, Speaker
 from callqa.understanding.answers import ZeroShotAnswerExtractor
 from callqa.understanding.document import CallDocument
-
-SPEAKER_PREFIX = {Speaker.AGENT: "Менеджер: ", Speaker.CLIENT: "Клиент: "}
 
 
 class HFSpanConfig(BaseModel):
@@ -40,15 +39,8 @@ class HFSpanConfig(BaseModel):
 
 
 def render_context(call: Call) -> tuple[str, list[tuple[int, int, int]]]:
-    """The call as one text, and (turn, start, end) of each turn's own words in it."""
-    parts, spans, pos = [], [], 0
-    for i, turn in enumerate(call.turns):
-        prefix = SPEAKER_PREFIX.get(turn.speaker, "")
-        start = pos + len(prefix)
-        parts.append(prefix + turn.text)
-        spans.append((i, start, start + len(turn.text)))
-        pos = start + len(turn.text) + 1
-    return "\n".join(parts), spans
+    """The call as one text, and (turn, start, end) of each turn's own words in it (as the encoder reads it)."""
+    return render(call)
 
 
 def encode(tokenizer, questions: list[str], context: str | list[str], cfg: HFSpanConfig):

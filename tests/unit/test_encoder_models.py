@@ -39,12 +39,9 @@ def _changed(before: dict[str, torch.Tensor], module: torch.nn.Module) -> bool:
     return any(not torch.equal(before[k], v) for k, v in module.state_dict().items())
 
 
-def test_answer_model_on_the_encoder_trains_and_round_trips(tiny, tmp_path, questionnaire, supplier_call):
-    calls = [*generate_calls(5, seed=3), supplier_call]
-    data = prepare(calls, questionnaire, show_progress=False, encoder=tiny)
-    f = data.train[0]
-    assert f.words.shape[1] == tiny.hidden and f.pair.shape[2] == len(PAIR_FEATURES) + len(MEANING_FEATURES)
-    cfg = SpanConfig(
+def _span_config(data, tiny, questionnaire, **extra) -> SpanConfig:
+    """A small answer head on the tiny encoder, sized to the featurised data."""
+    return SpanConfig(
         questionnaire=questionnaire.name,
         hidden=8,
         model_hidden=8,
@@ -52,7 +49,16 @@ def test_answer_model_on_the_encoder_trains_and_round_trips(tiny, tmp_path, ques
         word_dim=tiny.hidden,
         question_dim=int(data.featurizer.questions.shape[1]),
         pair_dim=data.featurizer.pair_dim,
+        **extra,
     )
+
+
+def test_answer_model_on_the_encoder_trains_and_round_trips(tiny, tmp_path, questionnaire, supplier_call):
+    calls = [*generate_calls(5, seed=3), supplier_call]
+    data = prepare(calls, questionnaire, show_progress=False, encoder=tiny)
+    f = data.train[0]
+    assert f.words.shape[1] == tiny.hidden and f.pair.shape[2] == len(PAIR_FEATURES) + len(MEANING_FEATURES)
+    cfg = _span_config(data, tiny, questionnaire)
     module = SpanModule(cfg, data.featurizer.questions)
     before = {k: v.clone() for k, v in module.net.state_dict().items()}
     train, val = loaders(data, cfg, batch_size=4, seed=0)
@@ -96,17 +102,7 @@ def test_end_to_end_step_trains_the_encoder_and_serves_it(tiny, tiny_encoder, tm
     carries its own encoder and answers as it did in memory."""
     calls = [*generate_calls(4, seed=7), supplier_call]
     data = prepare(calls, questionnaire, show_progress=False, encoder=tiny)
-    cfg = SpanConfig(
-        questionnaire=questionnaire.name,
-        hidden=8,
-        model_hidden=8,
-        window=40,
-        stride=20,
-        encoder=tiny.name,
-        word_dim=tiny.hidden,
-        question_dim=int(data.featurizer.questions.shape[1]),
-        pair_dim=data.featurizer.pair_dim,
-    )
+    cfg = _span_config(data, tiny, questionnaire, window=40, stride=20)
     model, tokenizer = load_hf_encoder(tiny_encoder)
     module = EndToEndSpanModule(cfg, data.featurizer.questions, model, encoder_lr=1e-3)
     head_before = {k: v.clone() for k, v in module.net.state_dict().items()}
