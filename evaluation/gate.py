@@ -112,6 +112,11 @@ class CallCounts:
             counts[:, rows[call_id], cols[item]] += np.asarray(flags, dtype=np.int64)
         return cls(tuple(rows), tuple(cols), counts[0], counts[1], counts[2])
 
+    def score(self, task: str) -> tuple[float, np.ndarray]:
+        """The task's metric and its per-item F1 over all these calls (see :func:`task_scores`)."""
+        total, items = task_scores(task, self.gold.sum(0), self.pred.sum(0), self.match.sum(0))
+        return float(total), items
+
     def aligned_to(self, other: CallCounts) -> CallCounts:
         """These counts with rows and columns in ``other``'s order (the pairing of the bootstrap)."""
         if set(self.call_ids) != set(other.call_ids) or set(self.items) != set(other.items):
@@ -274,10 +279,7 @@ def decide(
         return Verdict(True, f"no champion yet; {metric} {cand:.3f}", {})
     if champion is None:  # a constant baseline, known only by its counts
         assert champion_calls is not None
-        total, per_item = task_scores(
-            task, champion_calls.gold.sum(0), champion_calls.pred.sum(0), champion_calls.match.sum(0)
-        )
-        champ = float(total)
+        champ, per_item = champion_calls.score(task)
         champ_items = {} if task == "calltype" else dict(zip(champion_calls.items, per_item.tolist(), strict=True))
     else:
         _, champ, champ_items = score_of(task, champion)
@@ -287,11 +289,9 @@ def decide(
     for name, summary_score, counts in (("candidate", cand, candidate_calls), ("champion", champ, champion_calls)):
         if name == "champion" and champion is None:
             continue
-        total = task_scores(task, counts.gold.sum(0), counts.pred.sum(0), counts.match.sum(0))[0]
-        if abs(float(total) - summary_score) > 1e-6:
-            raise ValueError(
-                f"the {name}'s per-call counts give {metric} {float(total):.4f}, its summary {summary_score:.4f}"
-            )
+        total = counts.score(task)[0]
+        if abs(total - summary_score) > 1e-6:
+            raise ValueError(f"the {name}'s per-call counts give {metric} {total:.4f}, its summary {summary_score:.4f}")
     if not candidate_calls.call_ids:
         return Verdict(False, "no held-out calls to compare the models on", drops)
     stats = bootstrap(task, candidate_calls, champion_calls, rule)
@@ -352,10 +352,9 @@ def run_gate(
         champ_label = ZERO_SHOT
     else:
         champ_eval, champ_label = None, "none"
-    baseline_calls, baseline_label = None, None
+    baseline_calls = None
     if champ_eval is None:
-        baseline_label, baseline_calls = constant_baseline(task, cand_eval, held_out)
-        champ_label = baseline_label
+        champ_label, baseline_calls = constant_baseline(task, cand_eval, held_out)
     baseline = None
     if task == "answers":
         base_eval = (
@@ -379,8 +378,7 @@ def run_gate(
         champ_score = score_of(task, champ_eval.summary)[1]
     else:
         assert baseline_calls is not None
-        sums = (baseline_calls.gold.sum(0), baseline_calls.pred.sum(0), baseline_calls.match.sum(0))
-        champ_score = float(task_scores(task, *sums)[0])
+        champ_score = baseline_calls.score(task)[0]
     decision = GateDecision(
         task=task,
         candidate=f"{name}/{version}",

@@ -53,6 +53,18 @@ class TrainSpec:
     shuffle_labels: bool = False  # a deliberately broken model (the gate's refusal test)
     run_name: str | None = None
 
+    @property
+    def varies_questions(self) -> bool:
+        """Whether training really varies question texts: the encoder answer head on CPU only (the
+        navec and HF-backbone models have no per-text question vectors; the GPU recipe reads them as served)."""
+        return (
+            self.vary_questions
+            and self.task == "answers"
+            and self.encoder
+            and not self.backbone
+            and not self.finetune_encoder
+        )
+
 
 @dataclass
 class TrainOutcome:
@@ -197,7 +209,7 @@ def train(spec: TrainSpec, settings: Settings | None = None, out_dir: Path | Non
             "ray_workers": spec.fit.ray_workers,
             "accelerator": spec.fit.accelerator,
             "finetune_encoder": spec.finetune_encoder,
-            "vary_questions": spec.vary_questions,
+            "vary_questions": spec.varies_questions,
             "shuffled_labels": spec.shuffle_labels,
         }
         mlflow.log_params(params)
@@ -274,8 +286,9 @@ def _train_answers(
             raise BadInput("--finetune-encoder needs the encoder (drop --no-encoder)")
         return _finetune_answers(spec, data, config, questionnaire, target, run_id, tracking_uri, enc, calls)
     module = SpanModule(config, data.featurizer.questions, lr=spec.fit.lr, ema_decay=EMA_DECAY)
-    vary = spec.vary_questions and enc is not None
-    train_loader, val_loader = loaders(data, config, spec.fit.batch_size, spec.fit.seed, vary_questions=vary)
+    train_loader, val_loader = loaders(
+        data, config, spec.fit.batch_size, spec.fit.seed, vary_questions=spec.varies_questions
+    )
     metrics = _fit(module, train_loader, val_loader, spec, run_id, tracking_uri)
     module.use_average()
     extractor = SpanAnswerExtractor(module.net, config, questionnaire, featurizer=data.featurizer)
